@@ -1,0 +1,1 @@
+"""gambol.agents (see ../shared/design.md); filled in by later issues."""

@@ -1,0 +1,1 @@
+"""gambol.envs (see ../shared/design.md); filled in by later issues."""

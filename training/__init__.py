@@ -1,0 +1,1 @@
+"""gambol.training (see ../shared/design.md); filled in by later issues."""
