@@ -1,0 +1,28 @@
+# Two commands on a fresh machine with Python >= 3.11:
+#   make demo   sets up .venv and runs the main job (writes outputs/demo/particles.png)
+#   make test   sets up .venv and runs the test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test bench clean
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python scripts/demo.py --out outputs/demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/lj_nve.py
+
+clean:
+	rm -rf $(VENV) outputs .pytest_cache
