@@ -105,6 +105,13 @@ def _flat_cell(c: Array, cells_per_side: tuple) -> Array:
     return jnp.sum(c * jnp.asarray(strides), axis=-1)
 
 
+def _cell_capacity(R: Array, extent: Array, cells_per_side: tuple, multiplier: float, extra: int) -> int:
+    """Host: slots per cell = the fullest cell's count times ``multiplier``, plus ``extra``."""
+    cell = np.asarray(_flat_cell(_cell_coords(R, extent, cells_per_side), cells_per_side))
+    max_occupancy = int(np.bincount(cell, minlength=int(np.prod(cells_per_side))).max())
+    return max(1, int(max_occupancy * multiplier) + extra)
+
+
 def _bin_particles(R: Array, extent: Array, cells_per_side: tuple, capacity: int) -> CellList:
     """Sort particles by cell and scatter their ids into ``[num_cells, capacity]`` slots."""
     n = R.shape[0]
@@ -146,10 +153,9 @@ def cell_list(box, minimum_cell_size: float, capacity_multiplier: float = 1.25,
 
     def allocate(R: Array) -> CellList:
         ext, cps = _shape(R)
-        cell = np.asarray(_flat_cell(_cell_coords(jnp.asarray(R), jnp.asarray(ext, R.dtype), cps), cps))
-        max_occupancy = int(np.bincount(cell, minlength=int(np.prod(cps))).max())
-        capacity = max(1, int(max_occupancy * capacity_multiplier) + extra_capacity)
-        return _bin_particles(R, jnp.asarray(ext, R.dtype), cps, capacity)
+        ext = jnp.asarray(ext, R.dtype)
+        capacity = _cell_capacity(jnp.asarray(R), ext, cps, capacity_multiplier, extra_capacity)
+        return _bin_particles(R, ext, cps, capacity)
 
     def update(R: Array, cells: CellList) -> CellList:
         ext, _ = _shape(R)
@@ -240,6 +246,12 @@ def _probe_periodic(displacement_fn, extent: np.ndarray, dim: int, fractional: b
     return bool(np.max(np.abs(d - direct)) > 1e-3 * np.max(extent))
 
 
+def _binned(R: Array, extent: Array, periodic: bool) -> Array:
+    """Positions used for binning: a free space clamps strays into the edge cells (clamping
+    is a contraction, so pairs within the cutoff stay in adjacent cells)."""
+    return R if periodic else jnp.clip(R, 0, extent * (1 - 1e-6))
+
+
 def neighbor_list(displacement_or_metric: Callable, box, r_cutoff: float, dr_threshold: float = 0.0,
                   capacity_multiplier: float = 1.25, format: NeighborListFormat = Dense,
                   mask_self: bool = True, disable_cell_list: bool = False,
@@ -310,7 +322,7 @@ def neighbor_list(displacement_or_metric: Callable, box, r_cutoff: float, dr_thr
         if not use_cells:
             return jnp.broadcast_to(jnp.arange(n, dtype=jnp.int32), (n, n)), jnp.uint8(0)
         ext = jnp.asarray(extent, R.dtype)
-        Rc = R if periodic else jnp.clip(R, 0, ext * (1 - 1e-6))
+        Rc = _binned(R, ext, periodic)
         cells = _bin_particles(Rc, ext, cps, cell_capacity)
         coords = _cell_coords(Rc, ext, cps)
         offsets = np.stack(np.meshgrid(*[np.arange(-1, 2)] * dim, indexing="ij"), -1).reshape(-1, dim)
@@ -409,18 +421,12 @@ def neighbor_list(displacement_or_metric: Callable, box, r_cutoff: float, dr_thr
         cell_capacity = 0
         if use_cells:
             ext = jnp.asarray(extent, R.dtype)
-            Rc = R if periodic else jnp.clip(R, 0, ext * (1 - 1e-6))
-            cell = np.asarray(_flat_cell(_cell_coords(Rc, ext, cps), cps))
-            occ = int(np.bincount(cell, minlength=int(np.prod(cps))).max())
-            cell_capacity = max(1, int(occ * capacity_multiplier) + extra_capacity)
+            cell_capacity = _cell_capacity(_binned(R, ext, periodic), ext, cps, capacity_multiplier,
+                                           extra_capacity)
         counts, _ = _count_jit(R, cell_capacity, **kwargs)
         counts = np.asarray(counts)
-        if format is OrderedSparse:
-            max_count = int(counts.max(initial=0))  # row widths before the j < i cut
-            total = int(counts.sum()) // 2
-        else:
-            max_count = int(counts.max(initial=0))
-            total = int(counts.sum())
+        max_count = int(counts.max(initial=0))  # OrderedSparse: row widths before the j < i cut
+        total = int(counts.sum()) // (2 if format is OrderedSparse else 1)
         max_neighbors = min(n - 1 if mask_self else n, int(max_count * capacity_multiplier) + extra_capacity)
         max_neighbors = max(max_neighbors, 1)
         capacity = max(1, int(total * capacity_multiplier) + n * extra_capacity)
