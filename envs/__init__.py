@@ -1,1 +1,36 @@
-"""gambol.envs (see ../shared/design.md); filled in by later issues."""
+"""gambol.envs: the env contract, wrappers, registry, adapters and the envs themselves.
+
+    env = gambol.envs.create("pendulum", episode_length=200, batch_size=64)
+    state = jax.jit(env.reset)(jax.random.PRNGKey(0))
+    state = jax.jit(env.step)(state, action)
+"""
+
+from gambol.envs.base import Box, Env, State, Wrapper, check_action
+from gambol.envs.pendulum import Pendulum, PendulumParams
+from gambol.envs.reacher import PointReacher, ReacherParams
+from gambol.envs.registry import create, make, register, registered
+from gambol.envs.tag import Tag, TagParams
+from gambol.envs.wrappers import (ActionRepeatWrapper, AutoResetWrapper, EpisodeWrapper,
+                                  VmapWrapper, domain_randomize)
+
+register("pendulum", Pendulum)
+register("point_reacher", PointReacher)
+register("tag", Tag)
+
+
+def to_gymnasium(env_or_name, **kwargs):
+    """A `gymnasium.Env` over one env; see `gambol.envs.gymnasium_adapter`."""
+    from gambol.envs.gymnasium_adapter import to_gymnasium as fn
+    return fn(env_or_name, **kwargs)
+
+
+def to_gymnasium_vector(env_or_name, num_envs: int, **kwargs):
+    """A `gymnasium.vector.VectorEnv` over a batch; see `gambol.envs.gymnasium_adapter`."""
+    from gambol.envs.gymnasium_adapter import to_gymnasium_vector as fn
+    return fn(env_or_name, num_envs, **kwargs)
+
+
+def to_pettingzoo(env_or_name, **kwargs):
+    """A `pettingzoo.ParallelEnv` over a multi-agent env (needs the pettingzoo extra)."""
+    from gambol.envs.pettingzoo_adapter import to_pettingzoo as fn
+    return fn(env_or_name, **kwargs)
