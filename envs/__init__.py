@@ -18,6 +18,15 @@ register("point_reacher", PointReacher)
 register("tag", Tag)
 
 
+def _register_with_gymnasium():
+    from gambol.envs.gymnasium_adapter import register_gymnasium
+    for name in ("pendulum", "point_reacher"):
+        register_gymnasium(name)
+
+
+_register_with_gymnasium()
+
+
 def to_gymnasium(env_or_name, **kwargs):
     """A `gymnasium.Env` over one env; see `gambol.envs.gymnasium_adapter`."""
     from gambol.envs.gymnasium_adapter import to_gymnasium as fn

@@ -2,13 +2,14 @@
 
 The simplest smooth env in gambol, with the same dynamics, bounds, reward and
 initial distribution as gymnasium's `Pendulum-v1` (so the two agree step for
-step). The angle `theta` is measured from upright; the rod's potential energy
+step), except that the action is normalised to [-1, 1] and scaled by
+`max_torque` (gymnasium's action is the torque itself). The angle `theta` is measured from upright; the rod's potential energy
 is `U = m g (l/2) cos(theta)` and its moment of inertia about the pivot
 `I = m l^2 / 3`, so `I theta'' = -dU/dtheta + u`. One step is semi-implicit
 Euler with the angular speed clipped to `max_speed`.
 
 obs:    [cos(theta), sin(theta), theta_dot]            (3)
-action: [torque] in [-max_torque, max_torque]          (1)
+action: [torque / max_torque] in [-1, 1]              (1)
 reward: -(wrap(theta)^2 + 0.1 theta_dot^2 + 0.001 u^2)
 No termination: episodes end by the time limit.
 """
@@ -53,7 +54,7 @@ class Pendulum(Env):
         self.params = PendulumParams() if params is None else params
         self.observation_spec = Box((3,), low=[-1.0, -1.0, -self.max_speed],
                                     high=[1.0, 1.0, self.max_speed])
-        self.action_spec = Box((1,), low=-self.max_torque, high=self.max_torque)
+        self.action_spec = Box((1,), low=-1.0, high=1.0)
 
     def potential(self, theta, params: PendulumParams):
         """U(theta) = m g (l/2) cos(theta)."""
@@ -71,7 +72,7 @@ class Pendulum(Env):
                      metrics={"angle_cost": zero, "speed_cost": zero, "control_cost": zero})
 
     def _step(self, state: State, action) -> State:
-        p, s, u = self.params, state.pipeline_state, action[0]
+        p, s, u = self.params, state.pipeline_state, self.max_torque * action[0]
         inertia = p.mass * p.length ** 2 / 3
         torque = quantity.force(lambda th: self.potential(th, p))(s.theta) + u
         theta_dot = jnp.clip(s.theta_dot + torque / inertia * p.dt, -self.max_speed, self.max_speed)

@@ -1,7 +1,9 @@
 """Point-mass reacher: push a damped point mass in the plane onto a random target.
 
 The mass follows `m dv/dt = F - m * damping * v`, integrated by semi-implicit
-Euler in `gambol.physics.space.free()`. The episode terminates (success) once
+Euler in `gambol.physics.space.free()`, inside walls at `|x|, |y| = arena`
+(a wall stops the velocity component into it) and with each velocity
+component clipped to `max_speed`, so every observation is bounded. The episode terminates (success) once
 the mass is within `target_radius` of the target, which pays `success_bonus`.
 
 obs:    [position (2), velocity (2), target - position (2)]       (6)
@@ -41,11 +43,15 @@ class ReacherState:
 class PointReacher(Env):
     version = "1"
 
-    def __init__(self, arena: float = 1.0, params: ReacherParams | None = None):
+    def __init__(self, arena: float = 1.0, max_speed: float = 2.0,
+                 params: ReacherParams | None = None):
         self.arena = float(arena)
+        self.max_speed = float(max_speed)
         self.params = ReacherParams() if params is None else params
         self.displacement, self.shift = space.free()
-        self.observation_spec = Box((6,))
+        a, v = self.arena, self.max_speed
+        self.observation_spec = Box((6,), low=[-a, -a, -v, -v, -2 * a, -2 * a],
+                                    high=[a, a, v, v, 2 * a, 2 * a])
         self.action_spec = Box((2,), low=-1.0, high=1.0)
 
     def _obs(self, s: ReacherState):
@@ -66,7 +72,11 @@ class PointReacher(Env):
     def _step(self, state: State, action) -> State:
         p, s = self.params, state.pipeline_state
         velocity = s.velocity + p.dt * (action / p.mass - p.damping * s.velocity)
-        nxt = s.replace(position=self.shift(s.position, p.dt * velocity), velocity=velocity)
+        velocity = jnp.clip(velocity, -self.max_speed, self.max_speed)
+        moved = self.shift(s.position, p.dt * velocity)
+        position = jnp.clip(moved, -self.arena, self.arena)
+        velocity = jnp.where(position == moved, velocity, 0.0)   # walls stop the mass
+        nxt = s.replace(position=position, velocity=velocity)
         distance = space.distance(self.displacement(nxt.target, nxt.position))
         reached = (distance < p.target_radius).astype(jnp.float32)
         control = p.control_cost * jnp.sum(action ** 2)
