@@ -15,7 +15,7 @@ untimed warm-up (compilation and first calls).  Ratios > 1 mean the numerator is
 
 Run (from the repository root):
   .venv/bin/python benchmarks/vector_adapter.py [--batch-sizes 1,16,256,4096] [--steps 1000]
-  .venv/bin/python benchmarks/vector_adapter.py --quick      # B = 1,16,256, 100 steps
+  .venv/bin/python benchmarks/vector_adapter.py --quick      # 100 steps per repeat
 Output: one JSON object (machine, versions, per-B figures and ratios), then a short summary.
 """
 import argparse
@@ -138,10 +138,10 @@ def main():
   ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   ap.add_argument('--batch-sizes', default='1,16,256,4096')
   ap.add_argument('--steps', type=int, default=1000, help='timed steps per repeat')
-  ap.add_argument('--quick', action='store_true', help='B = 1,16,256 and 100 steps (< 1 min)')
+  ap.add_argument('--quick', action='store_true', help='100 steps per repeat (< 1 min)')
   args = ap.parse_args()
   if args.quick:
-    args.batch_sizes, args.steps = '1,16,256', 100
+    args.steps = 100
   sizes = [int(b) for b in args.batch_sizes.split(',')]
 
   results = {}
@@ -152,6 +152,7 @@ def main():
     results[str(B)] = dict(
         env_steps_per_s=dict(raw_step=raw, scan=scan, adapter=adapter, gymnasium_sync=gym),
         gymnasium_sync_skipped=None if gym is not None else f'B > {GYM_MAX_B}: too slow',
+        us_per_batched_step=dict(raw_step=1e6 * B / raw, adapter=1e6 * B / adapter),
         ratios={'adapter/raw_step': ratio(adapter, raw), 'adapter/gymnasium_sync': ratio(adapter, gym),
                 'scan/raw_step': ratio(scan, raw)})
   out = dict(benchmark='vector_adapter', env='pendulum', episode_length=EPISODE_LENGTH,
@@ -160,14 +161,17 @@ def main():
   print(json.dumps(out, indent=1), flush=True)
 
   print('\nenv-steps/s (median of 3); ratios > 1: numerator faster')
-  print(f'{"B":>6} {"raw_step":>10} {"scan":>10} {"adapter":>10} {"gym_sync":>10}'
-        f' {"adapt/raw":>9} {"adapt/gym":>9} {"scan/raw":>9}')
-  fmt = lambda x, spec: 'n/a' if x is None else format(x, spec)  # noqa: E731
+  print(f'{"B":>5} {"raw_step":>12} {"scan":>12} {"adapter":>12} {"gym_sync":>12}'
+        f' {"adapt/raw":>9} {"adapt/gym":>9} {"scan/raw":>9} {"adapter us/call":>15}')
+  fmt = lambda x, spec: 'skipped' if x is None else format(x, spec)  # noqa: E731
   for B, r in results.items():
     s, q = r['env_steps_per_s'], r['ratios']
-    print(f'{B:>6} {s["raw_step"]:>10.3g} {s["scan"]:>10.3g} {s["adapter"]:>10.3g}'
-          f' {fmt(s["gymnasium_sync"], ".3g"):>10} {q["adapter/raw_step"]:>9.2f}'
-          f' {fmt(q["adapter/gymnasium_sync"], ".2f"):>9} {q["scan/raw_step"]:>9.0f}')
+    print(f'{B:>5} {s["raw_step"]:>12,.0f} {s["scan"]:>12,.0f} {s["adapter"]:>12,.0f}'
+          f' {fmt(s["gymnasium_sync"], ",.0f"):>12} {q["adapter/raw_step"]:>9.2f}'
+          f' {fmt(q["adapter/gymnasium_sync"], ".2f"):>9} {q["scan/raw_step"]:>9.1f}'
+          f' {r["us_per_batched_step"]["adapter"]:>15.0f}')
+  print(f'gym_sync skipped for B > {GYM_MAX_B}; load average at the end: {os.getloadavg()[0]:.2f}'
+        f' on {out["machine"]["nproc"]} cores (figures are noisy on a shared CPU)')
 
 
 if __name__ == '__main__':

@@ -239,17 +239,26 @@ def _size(spec):
     return int(np.prod(spec.shape))
 
 
+def like(tree, reference):
+    """`tree` with each leaf cast to the dtype of the matching leaf of `reference`.
+
+    Keeps a state's dtypes fixed from step to step (a `lax.scan` carry), also when
+    float64 is enabled and a reset and a step produce different float widths.
+    """
+    return jax.tree_util.tree_map(lambda x, r: jnp.asarray(x).astype(jnp.result_type(r)), tree, reference)
+
+
 def absorb(before: State, after: State) -> State:
-    """`after`, except where `before.done`: there `before` with zero reward."""
+    """`after` in `before`'s dtypes, except where `before.done`: there `before` with zero reward."""
     done = before.done > 0
 
     def keep(old, new):
         return jnp.where(jnp.reshape(done, done.shape + (1,) * (jnp.ndim(new) - done.ndim)), old, new)
 
-    out = jax.tree_util.tree_map(keep, before, after)
+    out = like(jax.tree_util.tree_map(keep, before, after), before)
     zero = jax.tree_util.tree_map(lambda r: jnp.where(
-        jnp.reshape(done, done.shape + (1,) * (jnp.ndim(r) - done.ndim)), 0.0, r), after.reward)
-    return out.replace(reward=zero)
+        jnp.reshape(done, done.shape + (1,) * (jnp.ndim(r) - done.ndim)), 0.0, r), out.reward)
+    return out.replace(reward=like(zero, before.reward))
 
 
 class Wrapper(Env):

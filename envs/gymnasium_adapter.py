@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from gymnasium.vector import AutoresetMode
 
-from gambol.envs.base import Box, Env, split_keys
+from gambol.envs.base import Box, Env, like, split_keys
 from gambol.envs.registry import create
 from gambol.envs.wrappers import AutoResetWrapper, VmapWrapper
 
@@ -215,7 +215,7 @@ class GymnasiumVectorEnv(gymnasium.vector.VectorEnv):
             start = self._batched.reset(sub)
             pick = lambda a, b: jax.tree_util.tree_map(  # noqa: E731
                 lambda x, y: jnp.where(reset_mask.reshape((-1,) + (1,) * (x.ndim - 1)), x, y), a, b)
-            return pick(start, stepped), pick(new_keys, keys)
+            return pick(like(start, stepped), stepped), pick(new_keys, keys)
 
         state, keys = jax.lax.cond(jnp.any(reset_mask), fresh, lambda _: (stepped, keys), None)
         if self.autoreset_mode == AutoresetMode.NEXT_STEP:

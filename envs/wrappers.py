@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gambol.envs.base import Env, State, Wrapper, is_key_batch, split_keys
+from gambol.envs.base import Env, State, Wrapper, is_key_batch, like, split_keys
 
 # Info entries that describe the transition just taken; an auto-reset keeps them
 # from the step, while everything else in `info` comes from the fresh episode.
@@ -232,7 +232,7 @@ class AutoResetWrapper(Wrapper):
             return start.pipeline_state, start.obs, info, rng
 
         def restart(_):
-            return unsqueeze(_where(done, squeeze(fresh(None)), squeeze(current)))
+            return unsqueeze(_where(done, squeeze(like(fresh(None), current)), squeeze(current)))
 
         pipeline, obs, info, rng = jax.lax.cond(jnp.any(done), restart, lambda _: current, None)
         info = {**nxt.info, **info, "rng": rng, "final_obs": nxt.obs}

@@ -122,3 +122,16 @@ def test_grad_of_a_scanned_return_matches_finite_differences():
             fd = (ret(actions + e) - ret(actions - e)) / (2 * eps)
             np.testing.assert_allclose(g[t, 0], fd, rtol=1e-5, atol=1e-8)
         assert np.any(g != 0)
+
+
+@pytest.mark.parametrize("name", ["tag", "pendulum"])
+def test_state_dtypes_stay_fixed_under_float64_so_scans_and_resets_compose(name):
+    with jax.enable_x64():
+        env = envs.create(name, episode_length=2, batch_size=2)
+        state = env.reset(KEY)
+        action = jax.tree_util.tree_map(lambda x: jnp.zeros((2,) + x.shape[1:]),
+                                        env.scripted_action(state))
+        out = jax.jit(lambda s: jax.lax.scan(lambda s, _: (env.step(s, action), None), s, None,
+                                             length=5)[0])(state)
+        same = jax.tree_util.tree_map(lambda a, b: a.dtype == b.dtype, out, state)
+        assert all(jax.tree_util.tree_leaves(same))
