@@ -226,7 +226,15 @@ class GymnasiumVectorEnv(gymnasium.vector.VectorEnv):
             obs = jnp.where(slot[:, None], self._view(state)[0], obs)
         else:
             final_obs, obs = obs, self._view(state)[0]
-        return state, keys, (obs, reward, terminated, truncated, final_obs, stepped.metrics)
+        n = self.agents_per_env
+        metrics = [jnp.repeat(stepped.metrics[k], n) for k in sorted(stepped.metrics)]
+        columns = [obs, reward[:, None], terminated[:, None], truncated[:, None]]
+        if self.autoreset_mode == AutoresetMode.SAME_STEP:
+            columns.append(final_obs)
+        # one array, so the host fetches everything in a single transfer
+        packed = jnp.concatenate([c.astype(jnp.float32) for c in columns]
+                                 + [m[:, None].astype(jnp.float32) for m in metrics], axis=1)
+        return state, keys, packed
 
     # -- gymnasium API -------------------------------------------------------------
     def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None):
@@ -248,8 +256,14 @@ class GymnasiumVectorEnv(gymnasium.vector.VectorEnv):
         if self._state is None:
             raise RuntimeError("step() called before reset()")
         a = _host_action(actions, self.action_space)
-        self._state, self._keys, out = self._step_fn(self._state, self._keys, a, self._needs_reset)
-        obs, reward, terminated, truncated, final_obs, metrics = jax.device_get(out)
+        self._state, self._keys, packed = self._step_fn(self._state, self._keys, a, self._needs_reset)
+        packed = np.asarray(packed)
+        d = self.single_observation_space.shape[0]
+        obs, reward = packed[:, :d], packed[:, d]
+        terminated, truncated = packed[:, d + 1] > 0, packed[:, d + 2] > 0
+        final_obs = packed[:, d + 3:2 * d + 3] if self.autoreset_mode == AutoresetMode.SAME_STEP else None
+        names = sorted(self._state.metrics)
+        metrics = dict(zip(names, packed[:, packed.shape[1] - len(names):].T))
         ended = terminated | truncated
         infos = self._infos(metrics, ended, final_obs)
         if self.autoreset_mode == AutoresetMode.NEXT_STEP:
@@ -260,7 +274,7 @@ class GymnasiumVectorEnv(gymnasium.vector.VectorEnv):
     def _infos(self, metrics: dict, ended: np.ndarray, final_obs: np.ndarray) -> dict[str, Any]:
         """Infos shaped as gymnasium's `_add_info` shapes them (values plus `_key` masks)."""
         n = self.agents_per_env
-        per_slot = {k: np.repeat(np.asarray(v, np.float32), n) for k, v in metrics.items()}
+        per_slot = metrics
         if self.autoreset_mode == AutoresetMode.NEXT_STEP:
             has = ~np.repeat(self._needs_reset, n)   # members reset this step report no metrics
         else:
