@@ -23,6 +23,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/lj_nve.py
+	$(BIN)/python benchmarks/vector_adapter.py
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache
