@@ -5,7 +5,11 @@
     state = jax.jit(env.step)(state, action)
 """
 
+from gambol.envs import flocking
 from gambol.envs.base import Box, Env, State, Wrapper, check_action
+from gambol.envs import flock_envs
+from gambol.envs.flock_envs import FlockEnv
+from gambol.envs.recovery import grow_neighbor_lists, rollout
 from gambol.envs.pendulum import Pendulum, PendulumParams
 from gambol.envs.reacher import PointReacher, ReacherParams
 from gambol.envs.registry import create, make, register, registered
@@ -16,6 +20,9 @@ from gambol.envs.wrappers import (ActionRepeatWrapper, AutoResetWrapper, Episode
 register("pendulum", Pendulum)
 register("point_reacher", PointReacher)
 register("tag", Tag)
+register("boids", flock_envs.boids)
+register("flock", flock_envs.flock)
+register("predator_prey", flock_envs.predator_prey)
 
 
 def _register_with_gymnasium():

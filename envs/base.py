@@ -193,6 +193,10 @@ class Env:
         env.params = params
         return env
 
+    def map_unwrapped(self, fn) -> Env:
+        """`fn(innermost env)`, re-wrapped in copies of the same wrappers."""
+        return fn(self)
+
     def scripted_action(self, state: State):
         """Actions for every team when no learner drives them (zeros by default).
 
@@ -276,6 +280,11 @@ class Wrapper(Env):
     def with_params(self, params) -> Env:
         wrapper = copy.copy(self)
         wrapper.env = self.env.with_params(params)
+        return wrapper
+
+    def map_unwrapped(self, fn) -> Env:
+        wrapper = copy.copy(self)
+        wrapper.env = self.env.map_unwrapped(fn)
         return wrapper
 
     def scripted_action(self, state: State):

@@ -206,10 +206,16 @@ class NeighborList:
 
 @struct.dataclass
 class NeighborListFns:
-    """``allocate(R, extra_capacity=0)`` on the host; ``update(R, nbrs)`` under jit."""
+    """``allocate(R, extra_capacity=0)`` on the host; ``update(R, nbrs)`` under jit.
+
+    ``rebuild(R, nbrs)`` (jit-safe) builds a fresh list for new positions with the
+    capacities of ``nbrs`` (errors and the rebuild count start again from zero); envs
+    use it to start episodes inside ``jit`` from a list allocated once on the host.
+    """
 
     allocate: Callable = struct.field(pytree_node=False)
     update: Callable = struct.field(pytree_node=False)
+    rebuild: Callable | None = struct.field(pytree_node=False, default=None)
 
     def __iter__(self):  # allow ``allocate, update = neighbor_list(...)``
         return iter((self.allocate, self.update))
@@ -434,7 +440,13 @@ def neighbor_list(displacement_or_metric: Callable, box, r_cutoff: float, dr_thr
         idx, err = _build_jit(R, max_neighbors, cell_capacity, width, **kwargs)
         return NeighborList(idx, R, err, jnp.int32(0), format, max_neighbors, cell_capacity, update)
 
-    return NeighborListFns(allocate, update)
+    def rebuild(R: Array, nbrs: NeighborList, **kwargs) -> NeighborList:
+        _check_R(R)
+        idx, err = _build(R, nbrs.max_neighbors, nbrs.cell_capacity, nbrs.idx.shape[1], **kwargs)
+        return NeighborList(idx, R, err, jnp.zeros((), jnp.int32), nbrs.format, nbrs.max_neighbors,
+                            nbrs.cell_capacity, nbrs.update_fn)
+
+    return NeighborListFns(allocate, update, rebuild)
 
 
 def to_dense(nbrs: NeighborList) -> Array:

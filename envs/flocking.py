@@ -1,0 +1,228 @@
+"""Reynolds flocking as an energy model (JAX MD paper, section 4.3 and appendix B).
+
+Boids and predators are points in a periodic 2-D box with a heading angle
+`theta`, `N(theta) = (cos theta, sin theta)`. Every interaction is local through
+
+    rho(r; R_c) = (1/alpha) (1 - r/R_c)^alpha   for r < R_c, else 0,
+
+so a neighbour list with cutoff max(R_c) suffices. With `d_ij = R_j - R_i`
+(minimum image, from i to j):
+
+    alignment  J_a rho(|d_ij|; D_a) (1 - N_i.N_j)^2 fov_ij   (d stop-gradiented: turns only)
+    avoidance  J_v rho(|d_ij|; D_v)                          (moves boids apart)
+    cohesion   1/2 J_c (1 - hat(Delta_i).N_i)^2, Delta_i = mean of d_ij over visible j, |d_ij| < D_c
+    obstacle   J_o (1 - r/D_o)^2 (1 + N_i.hat(d_io))^2        (D_o: the obstacle's radius)
+    boid-predator   the obstacle form with the predator in place of the obstacle, range D_bp
+    predator-boid   the cohesion form over boids within D_pb (predators chase)
+
+Pairs are summed over ordered pairs with a factor 1/2. `fov_ij` is 1 when j is
+in i's field of view, `hat(d_ij).N_i > cos(fov_angle)` (fov_angle = pi: all).
+The update is overdamped forward Euler with `F = -grad E` over the whole state:
+
+    R <- shift(R, dt (v N(theta) + F_R)),   theta <- theta + dt F_theta.
+
+Predators sprint: their speed is `v_p + v_sprint exp(-t / tau)`, where `t`
+restarts from zero when a boid comes within `sprint_range` and at least
+`sprint_interval` time has passed since the last sprint.
+
+Neighbours are given as an index array `idx: [n, M]` padded with `n` (a Dense
+neighbour list, or every other boid for the all-pairs reference).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from gambol.physics import space
+
+Array = jax.Array
+_EPS = 1e-7
+
+
+@struct.dataclass
+class FlockParams:
+    """Physical constants (traced; batch or differentiate any of them).
+
+    Defaults are the JAX MD flocking notebook's values. Ranges must not exceed
+    the env's neighbour-list cutoff, which is fixed when the env is built.
+    """
+
+    dt: float = 0.1
+    speed: float = 1.0
+    alpha: float = 3.0
+    align_strength: float = 12.0
+    align_range: float = 45.0
+    avoid_strength: float = 25.0
+    avoid_range: float = 30.0
+    cohesion_strength: float = 0.05
+    cohesion_range: float = 40.0
+    fov_angle: float = np.pi / 3
+    obstacle_strength: float = 1000.0
+    boid_predator_strength: float = 256.0
+    boid_predator_range: float = 75.0
+    predator_boid_strength: float = 0.1
+    predator_boid_range: float = 95.0
+    predator_speed: float = 0.85
+    sprint_speed: float = 2.0
+    sprint_range: float = 65.0
+    sprint_interval: float = 300.0
+    sprint_decay: float = 50.0
+    collision_distance: float = 10.0
+    capture_radius: float = 15.0
+    obstacle_position: Array = struct.field(default_factory=lambda: jnp.zeros((0, 2)))   # [k, 2]
+    obstacle_radius: Array = struct.field(default_factory=lambda: jnp.zeros((0,)))       # [k]
+
+
+@struct.dataclass
+class Agents:
+    """Points with headings: `position: [n, 2]`, `theta: [n]`."""
+
+    position: Array
+    theta: Array
+
+
+def heading(theta: Array) -> Array:
+    """N(theta) = (cos theta, sin theta): [..., 2]."""
+    return jnp.stack([jnp.cos(theta), jnp.sin(theta)], axis=-1)
+
+
+def rho(r: Array, cutoff, alpha) -> Array:
+    """(1/alpha) (1 - r/R_c)^alpha inside the cutoff, 0 outside."""
+    return jnp.maximum(1.0 - r / cutoff, 0.0) ** alpha / alpha
+
+
+def _norm(d: Array) -> Array:
+    return jnp.sqrt(jnp.sum(d * d, axis=-1) + _EPS ** 2)
+
+
+def _neighbors(displacement, R: Array, idx: Array):
+    """d_ij = R_j - R_i for the neighbours in `idx`, and the validity mask: [n, M, 2], [n, M]."""
+    n = R.shape[0]
+    valid = idx < n
+    Rj = R[jnp.where(valid, idx, 0)]
+    d = jax.vmap(jax.vmap(displacement, (0, None)), (0, 0))(Rj, R)
+    return d, valid
+
+
+def _cohesion(d: Array, visible: Array, N: Array, strength) -> Array:
+    """1/2 J (1 - hat(Delta).N)^2 with Delta the mean visible d (stop-gradiented); 0 if none."""
+    d = jax.lax.stop_gradient(d)
+    count = jnp.sum(visible, axis=-1)
+    delta = jnp.sum(jnp.where(visible[..., None], d, 0.0), axis=-2) / jnp.maximum(count, 1)[..., None]
+    delta_hat = delta / _norm(delta)[..., None]
+    e = 0.5 * strength * (1.0 - jnp.sum(delta_hat * N, axis=-1)) ** 2
+    return jnp.where(count > 0, e, 0.0)
+
+
+def _facing_away(d: Array, N: Array, cutoff, strength, alpha) -> Array:
+    """J rho(r; D) (1 + N.hat(d))^2 (times alpha: the obstacle form uses (1 - r/D)^alpha)."""
+    r = _norm(d)
+    return strength * alpha * rho(r, cutoff, alpha) * (1.0 + jnp.sum(N * d, axis=-1) / r) ** 2
+
+
+def boid_energies(p: FlockParams, displacement, boids: Agents, idx: Array,
+                  predators: Agents | None = None) -> dict[str, Array]:
+    """Each boid's share of the energy, term by term: {name: [n]}."""
+    N = heading(boids.theta)
+    d, valid = _neighbors(displacement, boids.position, idx)
+    r = _norm(d)
+    r_sg = jax.lax.stop_gradient(r)
+    Nj = N[jnp.where(valid, idx, 0)]
+    visible = valid & (jnp.sum(jax.lax.stop_gradient(d) * N[:, None], -1) / r_sg > jnp.cos(p.fov_angle))
+    align = p.align_strength * rho(r_sg, p.align_range, p.alpha) * (1.0 - jnp.sum(N[:, None] * Nj, -1)) ** 2
+    avoid = p.avoid_strength * rho(r, p.avoid_range, p.alpha)
+    terms = {
+        "alignment": 0.5 * jnp.sum(jnp.where(visible, align, 0.0), axis=1),
+        "avoidance": 0.5 * jnp.sum(jnp.where(valid, avoid, 0.0), axis=1),
+        "cohesion": _cohesion(d, visible & (r_sg < p.cohesion_range), N, p.cohesion_strength),
+    }
+    # obstacles: d from boid to obstacle centre; 2 = the obstacle form's fixed exponent
+    d_obs = jax.vmap(lambda Ri: jax.vmap(lambda Ro: displacement(Ro, Ri))(p.obstacle_position))(boids.position)
+    terms["obstacle"] = jnp.sum(_facing_away(d_obs, N[:, None], p.obstacle_radius, p.obstacle_strength, 2.0),
+                                axis=1)
+    if predators is not None:
+        Rp = jax.lax.stop_gradient(predators.position)
+        d_pred = jax.vmap(lambda Ri: jax.vmap(lambda Rq: displacement(Rq, Ri))(Rp))(boids.position)
+        terms["predator"] = jnp.sum(_facing_away(d_pred, N[:, None], p.boid_predator_range,
+                                                 p.boid_predator_strength / p.alpha, p.alpha), axis=1)
+    return terms
+
+
+def predator_energies(p: FlockParams, displacement, predators: Agents, boids: Agents) -> dict[str, Array]:
+    """Each predator's energy: chasing the visible boids' centre, and avoiding obstacles: {name: [p]}."""
+    N = heading(predators.theta)
+    Rb = jax.lax.stop_gradient(boids.position)
+    d = jax.vmap(lambda Rq: jax.vmap(lambda Rb_: displacement(Rb_, Rq))(Rb))(predators.position)  # [p, n, 2]
+    r = _norm(d)
+    visible = (r < p.predator_boid_range) & (jnp.sum(d * N[:, None], -1) / r > jnp.cos(p.fov_angle))
+    d_obs = jax.vmap(lambda Rq: jax.vmap(lambda Ro: displacement(Ro, Rq))(p.obstacle_position))(
+        predators.position)
+    return {"chase": _cohesion(d, visible, N, p.predator_boid_strength),
+            "obstacle": jnp.sum(_facing_away(d_obs, N[:, None], p.obstacle_radius, p.obstacle_strength, 2.0),
+                                axis=1)}
+
+
+def total_energy(p: FlockParams, displacement, boids: Agents, idx: Array,
+                 predators: Agents | None = None) -> Array:
+    """E = E_boid + E_predator (a scalar); its gradient moves both teams through their own terms."""
+    e = sum(jnp.sum(v) for v in boid_energies(p, displacement, boids, idx, predators).values())
+    if predators is not None:
+        e = e + sum(jnp.sum(v) for v in predator_energies(p, displacement, predators, boids).values())
+    return e
+
+
+def energy_step(p: FlockParams, shift, boids: Agents, forces: Agents, speed) -> Agents:
+    """R <- shift(R, dt (v N + F_R)), theta <- theta + dt F_theta (forward Euler, overdamped)."""
+    move = p.dt * (jnp.reshape(speed, (-1, 1)) * heading(boids.theta) + forces.position)
+    return Agents(position=shift(boids.position, move), theta=boids.theta + p.dt * forces.theta)
+
+
+def sprint_speed(p: FlockParams, since_sprint: Array) -> Array:
+    """v_p + v_sprint exp(-t / tau) for each predator."""
+    return p.predator_speed + p.sprint_speed * jnp.exp(-since_sprint / p.sprint_decay)
+
+
+def update_sprint(p: FlockParams, displacement, predators: Agents, boids: Agents, since_sprint: Array) -> Array:
+    """Restart a predator's sprint clock when a boid is within range and the last sprint is old."""
+    d = jax.vmap(lambda Rq: jax.vmap(lambda Rb: displacement(Rb, Rq))(boids.position))(predators.position)
+    near = jnp.min(_norm(d), axis=1) < p.sprint_range
+    return jnp.where(near & (since_sprint > p.sprint_interval), 0.0, since_sprint + p.dt)
+
+
+def all_pairs_idx(n: int) -> np.ndarray:
+    """Every other boid for each boid: [n, n - 1], the all-pairs stand-in for a neighbour list."""
+    return np.array([[j for j in range(n) if j != i] for i in range(n)], dtype=np.int32).reshape(n, max(n - 1, 0))
+
+
+# -- measures ------------------------------------------------------------------------------
+
+
+def polarization(theta: Array) -> Array:
+    """Order parameter |mean_i N(theta_i)|: 1 for a perfectly aligned flock, ~0 for random headings."""
+    return jnp.linalg.norm(jnp.mean(heading(theta), axis=0))
+
+
+def neighbor_stats(p: FlockParams, displacement, boids: Agents, idx: Array, cutoff: float):
+    """(mean nearest-neighbour distance, capped at `cutoff`; number of pairs closer than
+    `collision_distance`; per-boid collision counts [n])."""
+    d, valid = _neighbors(displacement, jax.lax.stop_gradient(boids.position), idx)
+    r = jnp.where(valid, _norm(d), jnp.inf)
+    nearest = jnp.minimum(jnp.min(r, axis=1, initial=jnp.inf), cutoff)
+    hits = jnp.sum(r < p.collision_distance, axis=1)
+    return jnp.mean(nearest), jnp.sum(hits) / 2, hits
+
+
+def random_obstacles(rng, count: int, box_size: float, radius_range=(30.0, 100.0)):
+    """`count` disks uniformly in the box with radii uniform in `radius_range`."""
+    k1, k2 = jax.random.split(rng)
+    position = jax.random.uniform(k1, (count, 2), maxval=box_size)
+    radius = jax.random.uniform(k2, (count,), minval=radius_range[0], maxval=radius_range[1])
+    return position, radius
+
+
+def periodic_space(box_size: float):
+    """The flock's periodic box: `(displacement, shift)`."""
+    return space.periodic(box_size)
