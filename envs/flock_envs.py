@@ -191,14 +191,10 @@ class FlockEnv(Env):
         preds = s.predators if self.num_predators else None
         idx = self._idx(s)
 
-        def energy(b, q):
-            return fl.total_energy(p, self.displacement, b, idx, q if self.num_predators else None)
-
-        gb, gq = jax.grad(energy, argnums=(0, 1))(s.boids, s.predators)
-        force = lambda g: jax.tree_util.tree_map(jnp.negative, g)  # noqa: E731
+        fb, fq = fl.forces(p, self.displacement, s.boids, idx, preds)
         learned = action if self.learn else {}
         boids = (self._kinematic(s.boids, learned["boid"]) if "boid" in learned
-                 else fl.energy_step(p, self.shift, s.boids, force(gb), p.speed))
+                 else fl.energy_step(p, self.shift, s.boids, fb, p.speed))
         since = s.since_sprint
         predators = s.predators
         if self.num_predators:
@@ -206,7 +202,7 @@ class FlockEnv(Env):
                 predators = self._kinematic(s.predators, learned["predator"])
             else:
                 speed = fl.sprint_speed(p, since)
-                predators = fl.energy_step(p, self.shift, s.predators, force(gq), speed)
+                predators = fl.energy_step(p, self.shift, s.predators, fq, speed)
             since = fl.update_sprint(p, self.displacement, predators, boids, since)
         # captures: caught boids respawn uniformly at random
         rng, k1, k2 = jax.random.split(s.rng, 3)
@@ -216,7 +212,7 @@ class FlockEnv(Env):
             jnp.where(caught, jax.random.uniform(k2, (self.n,), maxval=2 * jnp.pi), boids.theta))
         nbrs = None if s.nbrs is None else s.nbrs.update(boids.position)
         nxt = FlockState(boids, predators, since, nbrs, rng)
-        metrics = self._metrics(nxt, jnp.sum(caught), energy(s.boids, s.predators))
+        metrics = self._metrics(nxt, jnp.sum(caught), fl.total_energy(p, self.displacement, s.boids, idx, preds))
         reward = self._reward(nxt, caught, by_predator, metrics)
         return state.replace(pipeline_state=nxt, obs=self._obs(nxt, metrics), reward=reward,
                              metrics={**state.metrics, **metrics})
@@ -330,14 +326,12 @@ class FlockEnv(Env):
             return jnp.zeros((0,))
         s, p = state.pipeline_state, self.params
         idx = self._idx(s)
-        gb, gq = jax.grad(lambda b, q: fl.total_energy(p, self.displacement, b, idx,
-                                                       q if self.num_predators else None),
-                          argnums=(0, 1))(s.boids, s.predators)
+        fb, fq = fl.forces(p, self.displacement, s.boids, idx, s.predators if self.num_predators else None)
         out = {}
         speed = {"boid": p.speed, "predator": fl.sprint_speed(p, s.since_sprint)}
-        grads = {"boid": gb, "predator": gq}
+        force = {"boid": fb, "predator": fq}
         for t in self.learn:
-            turn = jnp.clip(-grads[t].theta / self.max_turn, -1, 1)
+            turn = jnp.clip(force[t].theta / self.max_turn, -1, 1)
             v = jnp.broadcast_to(speed[t], turn.shape)
             level = jnp.clip(2 * (v - self.min_speed) / (self.max_speed - self.min_speed) - 1, -1, 1)
             out[t] = jnp.stack([turn, level], -1)

@@ -21,6 +21,15 @@ The update is overdamped forward Euler with `F = -grad E` over the whole state:
 
     R <- shift(R, dt (v N(theta) + F_R)),   theta <- theta + dt F_theta.
 
+The paper's stop-gradients (alignment and cohesion turn but do not move; boids
+do not push predators; predators do not pull boids) are written as partial
+derivatives instead: every energy takes the positions twice, as `agents` (the
+variables the force differentiates) and as `geometry` (positions that shape the
+turning terms but are held fixed by the force). `forces` differentiates the
+first argument only, at `geometry = agents`. Unlike `lax.stop_gradient`, this
+keeps derivatives of whole rollouts (with respect to parameters or initial
+states) exact, since the force's own dependence on `geometry` is still seen.
+
 Predators sprint: their speed is `v_p + v_sprint exp(-t / tau)`, where `t`
 restarts from zero when a boid comes within `sprint_range` and at least
 `sprint_interval` time has passed since the last sprint.
@@ -108,8 +117,7 @@ def _neighbors(displacement, R: Array, idx: Array):
 
 
 def _cohesion(d: Array, visible: Array, N: Array, strength) -> Array:
-    """1/2 J (1 - hat(Delta).N)^2 with Delta the mean visible d (stop-gradiented); 0 if none."""
-    d = jax.lax.stop_gradient(d)
+    """1/2 J (1 - hat(Delta).N)^2 with Delta the mean visible d (held fixed by the force); 0 if none."""
     count = jnp.sum(visible, axis=-1)
     delta = jnp.sum(jnp.where(visible[..., None], d, 0.0), axis=-2) / jnp.maximum(count, 1)[..., None]
     delta_hat = delta / _norm(delta)[..., None]
@@ -124,38 +132,48 @@ def _facing_away(d: Array, N: Array, cutoff, strength, alpha) -> Array:
 
 
 def boid_energies(p: FlockParams, displacement, boids: Agents, idx: Array,
-                  predators: Agents | None = None) -> dict[str, Array]:
-    """Each boid's share of the energy, term by term: {name: [n]}."""
+                  predators: Agents | None = None, geometry=None) -> dict[str, Array]:
+    """Each boid's share of the energy, term by term: {name: [n]}.
+
+    `geometry = (boid_positions, predator_positions)` that the force holds
+    fixed (default: the current ones); see the module docstring.
+    """
+    fixed_b, fixed_q = geometry if geometry is not None else (
+        boids.position, None if predators is None else predators.position)
     N = heading(boids.theta)
     d, valid = _neighbors(displacement, boids.position, idx)
-    r = _norm(d)
-    r_sg = jax.lax.stop_gradient(r)
+    d_fixed, _ = _neighbors(displacement, fixed_b, idx)
+    r, r_fixed = _norm(d), _norm(d_fixed)
     Nj = N[jnp.where(valid, idx, 0)]
-    visible = valid & (jnp.sum(jax.lax.stop_gradient(d) * N[:, None], -1) / r_sg > jnp.cos(p.fov_angle))
-    align = p.align_strength * rho(r_sg, p.align_range, p.alpha) * (1.0 - jnp.sum(N[:, None] * Nj, -1)) ** 2
+    visible = valid & (jnp.sum(d_fixed * N[:, None], -1) / r_fixed > jnp.cos(p.fov_angle))
+    align = p.align_strength * rho(r_fixed, p.align_range, p.alpha) * (1.0 - jnp.sum(N[:, None] * Nj, -1)) ** 2
     avoid = p.avoid_strength * rho(r, p.avoid_range, p.alpha)
     terms = {
         "alignment": 0.5 * jnp.sum(jnp.where(visible, align, 0.0), axis=1),
         "avoidance": 0.5 * jnp.sum(jnp.where(valid, avoid, 0.0), axis=1),
-        "cohesion": _cohesion(d, visible & (r_sg < p.cohesion_range), N, p.cohesion_strength),
+        "cohesion": _cohesion(d_fixed, visible & (r_fixed < p.cohesion_range), N, p.cohesion_strength),
     }
     # obstacles: d from boid to obstacle centre; 2 = the obstacle form's fixed exponent
     d_obs = jax.vmap(lambda Ri: jax.vmap(lambda Ro: displacement(Ro, Ri))(p.obstacle_position))(boids.position)
     terms["obstacle"] = jnp.sum(_facing_away(d_obs, N[:, None], p.obstacle_radius, p.obstacle_strength, 2.0),
                                 axis=1)
     if predators is not None:
-        Rp = jax.lax.stop_gradient(predators.position)
+        Rp = fixed_q
         d_pred = jax.vmap(lambda Ri: jax.vmap(lambda Rq: displacement(Rq, Ri))(Rp))(boids.position)
         terms["predator"] = jnp.sum(_facing_away(d_pred, N[:, None], p.boid_predator_range,
                                                  p.boid_predator_strength / p.alpha, p.alpha), axis=1)
     return terms
 
 
-def predator_energies(p: FlockParams, displacement, predators: Agents, boids: Agents) -> dict[str, Array]:
-    """Each predator's energy: chasing the visible boids' centre, and avoiding obstacles: {name: [p]}."""
+def predator_energies(p: FlockParams, displacement, predators: Agents, boids: Agents,
+                      geometry=None) -> dict[str, Array]:
+    """Each predator's energy: chasing the visible boids' centre, and avoiding obstacles: {name: [p]}.
+
+    The chase direction depends on `geometry = (boid_positions, predator_positions)` only.
+    """
+    Rb, Rq = geometry if geometry is not None else (boids.position, predators.position)
     N = heading(predators.theta)
-    Rb = jax.lax.stop_gradient(boids.position)
-    d = jax.vmap(lambda Rq: jax.vmap(lambda Rb_: displacement(Rb_, Rq))(Rb))(predators.position)  # [p, n, 2]
+    d = jax.vmap(lambda q: jax.vmap(lambda b: displacement(b, q))(Rb))(Rq)                    # [p, n, 2]
     r = _norm(d)
     visible = (r < p.predator_boid_range) & (jnp.sum(d * N[:, None], -1) / r > jnp.cos(p.fov_angle))
     d_obs = jax.vmap(lambda Rq: jax.vmap(lambda Ro: displacement(Ro, Rq))(p.obstacle_position))(
@@ -166,12 +184,24 @@ def predator_energies(p: FlockParams, displacement, predators: Agents, boids: Ag
 
 
 def total_energy(p: FlockParams, displacement, boids: Agents, idx: Array,
-                 predators: Agents | None = None) -> Array:
-    """E = E_boid + E_predator (a scalar); its gradient moves both teams through their own terms."""
-    e = sum(jnp.sum(v) for v in boid_energies(p, displacement, boids, idx, predators).values())
+                 predators: Agents | None = None, geometry=None) -> Array:
+    """E = E_boid + E_predator, a scalar."""
+    if geometry is None:
+        geometry = (boids.position, None if predators is None else predators.position)
+    e = sum(jnp.sum(v) for v in boid_energies(p, displacement, boids, idx, predators, geometry).values())
     if predators is not None:
-        e = e + sum(jnp.sum(v) for v in predator_energies(p, displacement, predators, boids).values())
+        e = e + sum(jnp.sum(v) for v in predator_energies(p, displacement, predators, boids, geometry).values())
     return e
+
+
+def forces(p: FlockParams, displacement, boids: Agents, idx: Array, predators: Agents | None = None):
+    """F = -dE/d(agents) with the geometry held fixed: (F_boids, F_predators) as `Agents` of forces
+    (`position`: -dE/dR, `theta`: -dE/dtheta); F_predators is None without predators."""
+    geometry = (boids.position, None if predators is None else predators.position)
+    grad = jax.grad(lambda b, q: total_energy(p, displacement, b, idx, q, geometry), argnums=(0, 1))
+    gb, gq = grad(boids, predators)
+    neg = lambda g: None if g is None else jax.tree_util.tree_map(jnp.negative, g)  # noqa: E731
+    return neg(gb), neg(gq)
 
 
 def energy_step(p: FlockParams, shift, boids: Agents, forces: Agents, speed) -> Agents:
@@ -208,7 +238,7 @@ def polarization(theta: Array) -> Array:
 def neighbor_stats(p: FlockParams, displacement, boids: Agents, idx: Array, cutoff: float):
     """(mean nearest-neighbour distance, capped at `cutoff`; number of pairs closer than
     `collision_distance`; per-boid collision counts [n])."""
-    d, valid = _neighbors(displacement, jax.lax.stop_gradient(boids.position), idx)
+    d, valid = _neighbors(displacement, boids.position, idx)
     r = jnp.where(valid, _norm(d), jnp.inf)
     nearest = jnp.minimum(jnp.min(r, axis=1, initial=jnp.inf), cutoff)
     hits = jnp.sum(r < p.collision_distance, axis=1)
