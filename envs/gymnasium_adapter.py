@@ -156,6 +156,8 @@ class GymnasiumVectorEnv(gymnasium.vector.VectorEnv):
             raise ValueError(f"autoreset_mode: expected NEXT_STEP or SAME_STEP, got {autoreset_mode!r}")
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode: expected None or 'rgb_array', got {render_mode!r}")
+        if env.is_multi_agent and team is None and len(env.agents) == 1:
+            team = next(iter(env.agents))          # one team: its agents are the slots
         if env.is_multi_agent and team is None:
             raise ValueError(f"{type(env.unwrapped).__name__} is multi-agent; pass team= one of "
                              f"{sorted(env.agents)} for the shared-policy view, or use to_pettingzoo")
