@@ -1,5 +1,5 @@
 # Two commands on a fresh machine with Python >= 3.11:
-#   make demo   sets up .venv and runs the main job (writes outputs/demo/particles.png)
+#   make demo   sets up .venv and runs the main job (writes outputs/demo/flock.gif, flock.png, particles.png)
 #   make test   sets up .venv and runs the test suite
 PYTHON ?= python3
 VENV   := .venv
@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 demo: $(STAMP)
+	$(BIN)/python scripts/flock_demo.py --out outputs/demo
 	$(BIN)/python scripts/demo.py --out outputs/demo
 
 test: $(STAMP)

@@ -10,6 +10,7 @@ gets the grown env back and keeps using it.
 
 from __future__ import annotations
 
+import weakref
 from typing import Callable
 
 import jax
@@ -39,6 +40,24 @@ def grow_neighbor_lists(env: Env, state: State, factor: float = 2.0) -> tuple[En
     return grown, state
 
 
+_RUNNERS: "weakref.WeakKeyDictionary[Env, dict]" = weakref.WeakKeyDictionary()
+
+
+def _runner(env: Env, length: int, action_fn: Callable | None):
+    """The jitted chunk for (env, length, action_fn), compiled once and kept while env lives."""
+    cache = _RUNNERS.setdefault(env, {})
+    if (length, action_fn) not in cache:
+        act = action_fn or env.scripted_action
+
+        def run(s):
+            def body(s, _):
+                s = env.step(s, act(s))
+                return s, s.metrics
+            return jax.lax.scan(body, s, None, length=length)
+        cache[(length, action_fn)] = jax.jit(run)
+    return cache[(length, action_fn)]
+
+
 def rollout(env: Env, state: State, num_steps: int, action_fn: Callable | None = None,
             chunk: int = 100, max_retries: int = 6):
     """Step `num_steps` times in jitted chunks, redoing any chunk whose lists overflowed.
@@ -47,26 +66,12 @@ def rollout(env: Env, state: State, num_steps: int, action_fn: Callable | None =
     `scripted_action`). Returns `(env, state, metrics)` with `metrics` stacked
     over steps (`[num_steps, ...]`), and `env` possibly grown.
     """
-    action_fn = action_fn or env.scripted_action
-    runners: dict[int, Callable] = {}
-
-    def runner(e: Env, length: int):
-        key = (id(e), length)
-        if key not in runners:
-            def run(s):
-                def body(s, _):
-                    s = e.step(s, action_fn(s))
-                    return s, s.metrics
-                return jax.lax.scan(body, s, None, length=length)
-            runners[key] = jax.jit(run)
-        return runners[key]
-
     history = []
     done = 0
     while done < num_steps:
         length = min(chunk, num_steps - done)
         for attempt in range(max_retries + 1):
-            nxt, metrics = runner(env, length)(state)
+            nxt, metrics = _runner(env, length, action_fn)(state)
             if not np.any(np.asarray(metrics.get("overflow", 0))):
                 break
             if attempt == max_retries:
