@@ -27,3 +27,10 @@ def test_readme_python_blocks_run():
     assert scope["slot_obs"].shape == (48, 10) and scope["slot_reward"].shape == (48,)
     assert scope["pz"].agents == ["predator_0", "predator_1", "prey_0", "prey_1", "prey_2"]
     assert float(scope["long"].unwrapped.params.length) == 2.0
+    # the flocking tour
+    scope = scopes[2]
+    assert 0 <= float(scope["metrics"]["polarization"][-1]) <= 1
+    assert set(scope["terms"]) == {"alignment", "avoidance", "cohesion", "obstacle", "predator"}
+    assert np.isfinite(float(scope["d_pol"])) and float(scope["d_pol"]) != 0
+    assert scope["fs"].obs["boid"].shape == (4, 100, 41)
+    assert scope["duel"].agents == {"boid": 50, "predator": 3}
