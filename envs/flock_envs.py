@@ -191,7 +191,7 @@ class FlockEnv(Env):
         preds = s.predators if self.num_predators else None
         idx = self._idx(s)
 
-        fb, fq = fl.forces(p, self.displacement, s.boids, idx, preds)
+        energy, fb, fq = fl.energy_and_forces(p, self.displacement, s.boids, idx, preds)
         learned = action if self.learn else {}
         boids = (self._kinematic(s.boids, learned["boid"]) if "boid" in learned
                  else fl.energy_step(p, self.shift, s.boids, fb, p.speed))
@@ -205,14 +205,17 @@ class FlockEnv(Env):
                 predators = fl.energy_step(p, self.shift, s.predators, fq, speed)
             since = fl.update_sprint(p, self.displacement, predators, boids, since)
         # captures: caught boids respawn uniformly at random
-        rng, k1, k2 = jax.random.split(s.rng, 3)
+        rng = s.rng
         caught, by_predator = self._captures(boids, predators)
-        boids = fl.Agents(
-            jnp.where(caught[:, None], jax.random.uniform(k1, (self.n, 2), maxval=self.box_size), boids.position),
-            jnp.where(caught, jax.random.uniform(k2, (self.n,), maxval=2 * jnp.pi), boids.theta))
+        if self.num_predators:
+            rng, k1, k2 = jax.random.split(s.rng, 3)
+            boids = fl.Agents(
+                jnp.where(caught[:, None], jax.random.uniform(k1, (self.n, 2), maxval=self.box_size),
+                          boids.position),
+                jnp.where(caught, jax.random.uniform(k2, (self.n,), maxval=2 * jnp.pi), boids.theta))
         nbrs = None if s.nbrs is None else s.nbrs.update(boids.position)
         nxt = FlockState(boids, predators, since, nbrs, rng)
-        metrics = self._metrics(nxt, jnp.sum(caught), fl.total_energy(p, self.displacement, s.boids, idx, preds))
+        metrics = self._metrics(nxt, jnp.sum(caught), energy)
         reward = self._reward(nxt, caught, by_predator, metrics)
         return state.replace(pipeline_state=nxt, obs=self._obs(nxt, metrics), reward=reward,
                              metrics={**state.metrics, **metrics})

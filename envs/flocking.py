@@ -194,14 +194,20 @@ def total_energy(p: FlockParams, displacement, boids: Agents, idx: Array,
     return e
 
 
-def forces(p: FlockParams, displacement, boids: Agents, idx: Array, predators: Agents | None = None):
-    """F = -dE/d(agents) with the geometry held fixed: (F_boids, F_predators) as `Agents` of forces
-    (`position`: -dE/dR, `theta`: -dE/dtheta); F_predators is None without predators."""
+def energy_and_forces(p: FlockParams, displacement, boids: Agents, idx: Array,
+                      predators: Agents | None = None):
+    """(E, F_boids, F_predators): F = -dE/d(agents) with the geometry held fixed, as `Agents`
+    of forces (`position`: -dE/dR, `theta`: -dE/dtheta); F_predators is None without predators."""
     geometry = (boids.position, None if predators is None else predators.position)
-    grad = jax.grad(lambda b, q: total_energy(p, displacement, b, idx, q, geometry), argnums=(0, 1))
-    gb, gq = grad(boids, predators)
+    fn = jax.value_and_grad(lambda b, q: total_energy(p, displacement, b, idx, q, geometry), argnums=(0, 1))
+    e, (gb, gq) = fn(boids, predators)
     neg = lambda g: None if g is None else jax.tree_util.tree_map(jnp.negative, g)  # noqa: E731
-    return neg(gb), neg(gq)
+    return e, neg(gb), neg(gq)
+
+
+def forces(p: FlockParams, displacement, boids: Agents, idx: Array, predators: Agents | None = None):
+    """(F_boids, F_predators); see `energy_and_forces`."""
+    return energy_and_forces(p, displacement, boids, idx, predators)[1:]
 
 
 def energy_step(p: FlockParams, shift, boids: Agents, forces: Agents, speed) -> Agents:
@@ -224,7 +230,8 @@ def update_sprint(p: FlockParams, displacement, predators: Agents, boids: Agents
 
 def all_pairs_idx(n: int) -> np.ndarray:
     """Every other boid for each boid: [n, n - 1], the all-pairs stand-in for a neighbour list."""
-    return np.array([[j for j in range(n) if j != i] for i in range(n)], dtype=np.int32).reshape(n, max(n - 1, 0))
+    j = np.arange(max(n - 1, 0))[None, :]
+    return (j + (j >= np.arange(n)[:, None])).astype(np.int32)
 
 
 # -- measures ------------------------------------------------------------------------------
