@@ -48,7 +48,7 @@ def make_model(box, fmt_name='Dense', capacity_multiplier=1.25):
     raise ValueError('only the Dense format is written here')
   neighbor_fn = partition.neighbor_list(displacement, box, CUTOFF, dr_threshold=SKIN,
                                         capacity_multiplier=capacity_multiplier, format=fmt)
-  pair_disp = space.map_neighbor(displacement)     # (R_i, R_j[M]) -> R_i - R_j  [M, dim]
+  pair_disp = space.map_neighbor(displacement)     # (R_i, R_j[M]) -> R_j - R_i  [M, dim] (jax-md swaps the order)
 
   def rho(r, D):
     return jnp.maximum(1.0 - r / D, 0.0) ** ALPHA / ALPHA
@@ -61,7 +61,7 @@ def make_model(box, fmt_name='Dense', capacity_multiplier=1.25):
     N = jnp.stack([jnp.cos(theta), jnp.sin(theta)], -1)
     valid = idx < n
     safe = jnp.where(valid, idx, 0)
-    d = -pair_disp(R, R[safe])                                 # R_j - R_i: [n, M, 2]
+    d = pair_disp(R, R[safe])                                  # R_j - R_i: [n, M, 2]
     d_fix = lax.stop_gradient(d)
     r, r_fix = norm(d), norm(d_fix)
     Nj = N[safe]
