@@ -197,6 +197,11 @@ class Env:
         """`fn(innermost env)`, re-wrapped in copies of the same wrappers."""
         return fn(self)
 
+    def in_batch(self, axis_name: str) -> Env:
+        """This env as a member of a `vmap` over `axis_name` (the default ignores the name;
+        envs with batch-wide decisions, like neighbour-list rebuilds, use it)."""
+        return self
+
     def scripted_action(self, state: State):
         """Actions for every team when no learner drives them (zeros by default).
 

@@ -32,11 +32,19 @@ Captures: a boid within `capture_radius` of a predator is caught: it counts in
 `metrics["captures"]` and respawns at a uniformly random position with a random
 heading in the same step (the population stays constant).
 
+Metrics every step: `polarization`, `nearest_neighbor_distance` (mean over boids,
+capped at the list cutoff), `collisions` (pairs closer than `collision_distance`),
+`captures`, `rebuilds` and `overflow` of the neighbour list, and `energy`: the
+total energy at the start of the step when some team follows the energy model
+(a by-product of its force), else the learned agents' energy terms after it.
+
 Neighbour lists: a Dense list with cutoff `max(align, avoid, cohesion range)`
 and skin `dr_threshold`, allocated once with `max_neighbors` per boid and
 `cell_capacity` per cell. Overflow sets `metrics["overflow"]`; `rollout` redoes
 the chunk with doubled capacities, so results are never silently truncated.
-`neighbor_list=False` uses all pairs instead (the reference; O(n^2)).
+`neighbor_list=False` uses all pairs instead (the reference; O(n^2)); so does a
+flock small enough that a list row would hold every other boid (`n - 1 <=
+max_neighbors`), where all pairs are the cheaper exact choice.
 """
 
 from __future__ import annotations
@@ -62,6 +70,25 @@ class FlockState:
     since_sprint: jax.Array          # [p]
     nbrs: partition.NeighborList | None
     rng: jax.Array                   # respawn keys
+
+
+def _nearest(r: jax.Array, k: int):
+    """The k smallest entries of each row of r [..., M] and their columns, ascending.
+
+    k passes of argmin for short rows (several times faster than a sort on CPU there),
+    `lax.top_k` otherwise.
+    """
+    if r.shape[-1] > 16:
+        neg, order = jax.lax.top_k(-r, k)
+        return -neg, order
+    cols = jnp.arange(r.shape[-1])
+    values, order = [], []
+    for _ in range(k):
+        j = jnp.argmin(r, axis=-1)
+        values.append(jnp.min(r, axis=-1))
+        order.append(j)
+        r = jnp.where(cols == j[..., None], jnp.inf, r)
+    return jnp.stack(values, -1), jnp.stack(order, -1)
 
 
 class FlockEnv(Env):
@@ -113,7 +140,8 @@ class FlockEnv(Env):
 
     # -- construction ------------------------------------------------------------------
     def _setup_partition(self):
-        if not self.use_neighbor_list:
+        # all pairs when asked for, or when a list row would hold every other boid anyway
+        if not self.use_neighbor_list or self.n - 1 <= self._max_neighbors:
             self.neighbor_fn, self.template, self._all_pairs = None, None, jnp.asarray(fl.all_pairs_idx(self.n))
             return
         self.neighbor_fn = partition.neighbor_list(self.displacement, self.box_size, self.cutoff,
@@ -125,6 +153,15 @@ class FlockEnv(Env):
         nbrs = nbrs.replace(max_neighbors=m, cell_capacity=cells, idx=jnp.full((self.n, m), self.n, jnp.int32))
         self.template = self.neighbor_fn.rebuild(R, nbrs)
 
+    batch_axis: str | None = None
+
+    def in_batch(self, axis_name: str) -> "FlockEnv":
+        import copy
+
+        env = copy.copy(self)
+        env.batch_axis = axis_name
+        return env
+
     def with_capacity(self, factor: float = 2.0) -> "FlockEnv":
         """A copy whose neighbour lists hold `factor` times more (after an overflow)."""
         import copy
@@ -132,8 +169,7 @@ class FlockEnv(Env):
         env = copy.copy(self)
         env._max_neighbors = int(math.ceil(self._max_neighbors * factor))
         env._cell_capacity = int(math.ceil(self._cell_capacity * factor))
-        if self.use_neighbor_list:
-            env._setup_partition()
+        env._setup_partition()
         return env
 
     def _specs(self):
@@ -191,8 +227,10 @@ class FlockEnv(Env):
         preds = s.predators if self.num_predators else None
         idx = self._idx(s)
 
-        energy, fb, fq = fl.energy_and_forces(p, self.displacement, s.boids, idx, preds)
         learned = action if self.learn else {}
+        driven = ("boid" not in learned) or (self.num_predators and "predator" not in learned)
+        energy, fb, fq = (fl.energy_and_forces(p, self.displacement, s.boids, idx, preds) if driven
+                          else (None, None, None))   # learned teams move kinematically: no force needed
         boids = (self._kinematic(s.boids, learned["boid"]) if "boid" in learned
                  else fl.energy_step(p, self.shift, s.boids, fb, p.speed))
         since = s.since_sprint
@@ -213,11 +251,14 @@ class FlockEnv(Env):
                 jnp.where(caught[:, None], jax.random.uniform(k1, (self.n, 2), maxval=self.box_size),
                           boids.position),
                 jnp.where(caught, jax.random.uniform(k2, (self.n,), maxval=2 * jnp.pi), boids.theta))
-        nbrs = None if s.nbrs is None else s.nbrs.update(boids.position)
+        nbrs = None if s.nbrs is None else s.nbrs.update(boids.position, batch_axis_name=self.batch_axis)
         nxt = FlockState(boids, predators, since, nbrs, rng)
-        metrics = self._metrics(nxt, jnp.sum(caught), energy)
-        reward = self._reward(nxt, caught, by_predator, metrics)
-        return state.replace(pipeline_state=nxt, obs=self._obs(nxt, metrics), reward=reward,
+        pairs = fl.neighbor_pairs(self.displacement, nxt.boids.position, self._idx(nxt))   # shared below
+        stats = fl.neighbor_stats(p, self.displacement, nxt.boids, self._idx(nxt), self.cutoff, pairs)
+        reward, terms = self._reward(nxt, caught, by_predator, stats, pairs)
+        energy = energy if energy is not None else sum(jnp.sum(t) for t in terms)
+        metrics = self._metrics(nxt, jnp.sum(caught), energy, stats)
+        return state.replace(pipeline_state=nxt, obs=self._obs(nxt, metrics, pairs), reward=reward,
                              metrics={**state.metrics, **metrics})
 
     def _captures(self, boids: fl.Agents, predators: fl.Agents):
@@ -228,8 +269,9 @@ class FlockEnv(Env):
         return jnp.any(within, axis=0), jnp.sum(within, axis=1).astype(jnp.float32)
 
     # -- metrics, rewards, observations --------------------------------------------------
-    def _metrics(self, s: FlockState, captures, energy):
-        nn, collisions, _ = fl.neighbor_stats(self.params, self.displacement, s.boids, self._idx(s), self.cutoff)
+    def _metrics(self, s: FlockState, captures, energy, stats=None):
+        stats = stats or fl.neighbor_stats(self.params, self.displacement, s.boids, self._idx(s), self.cutoff)
+        nn, collisions, _ = stats
         if s.nbrs is None:
             rebuilds, overflow = jnp.zeros(()), jnp.zeros(())
         else:
@@ -239,21 +281,23 @@ class FlockEnv(Env):
                 "collisions": collisions.astype(jnp.float32), "captures": jnp.asarray(captures, jnp.float32),
                 "energy": jnp.asarray(energy, jnp.float32), "rebuilds": rebuilds, "overflow": overflow}
 
-    def _reward(self, s: FlockState, caught, by_predator, metrics):
+    def _reward(self, s: FlockState, caught, by_predator, stats, pairs=None):
+        """Per-team rewards and the learned agents' energy terms they were built from."""
         if not self.learn:
-            return metrics["polarization"]
+            return fl.polarization(s.boids.theta), []
         p = self.params
-        reward = {}
+        reward, energies = {}, []
         if "boid" in self.learn:
-            terms = fl.boid_energies(p, self.displacement, s.boids, self._idx(s),
-                                     s.predators if self.num_predators else None)
-            _, _, hits = fl.neighbor_stats(p, self.displacement, s.boids, self._idx(s), self.cutoff)
-            reward["boid"] = (-self.energy_reward_scale * sum(terms.values())
-                              - self.collision_penalty * hits - self.capture_penalty * caught)
+            terms = sum(fl.boid_energies(p, self.displacement, s.boids, self._idx(s),
+                                         s.predators if self.num_predators else None, pairs=pairs).values())
+            reward["boid"] = (-self.energy_reward_scale * terms - self.collision_penalty * stats[2]
+                              - self.capture_penalty * caught)
+            energies.append(terms)
         if "predator" in self.learn:
-            terms = fl.predator_energies(p, self.displacement, s.predators, s.boids)
-            reward["predator"] = self.capture_reward * by_predator - self.energy_reward_scale * sum(terms.values())
-        return {t: r.astype(jnp.float32) for t, r in reward.items()}
+            terms = sum(fl.predator_energies(p, self.displacement, s.predators, s.boids).values())
+            reward["predator"] = self.capture_reward * by_predator - self.energy_reward_scale * terms
+            energies.append(terms)
+        return {t: r.astype(jnp.float32) for t, r in reward.items()}, energies
 
     def _ego(self, d, theta):
         """Vectors d [..., 2] in the frame of heading theta (broadcast on leading axes)."""
@@ -262,9 +306,11 @@ class FlockEnv(Env):
 
     def _features(self, d, valid, theta_self, theta_other, scale):
         """k-nearest, mean heading, centre of mass for one team's agents: [a, 5k + 5]."""
-        r = jnp.where(valid, fl._norm(d), jnp.inf)
-        neg, order = jax.lax.top_k(-r, self.k)
-        near = jnp.isfinite(neg)
+        r = fl._norm(d)
+        valid = valid & (r < self.cutoff)           # the same neighbourhood with or without a list
+        r = jnp.where(valid, r, jnp.inf)
+        dist, order = _nearest(r, self.k)
+        near = jnp.isfinite(dist)
         take = lambda x: jnp.take_along_axis(x, order, axis=1)  # noqa: E731
         dk = jnp.take_along_axis(d, order[..., None], axis=1)
         rel = take(theta_other) - theta_self[:, None]
@@ -290,7 +336,7 @@ class FlockEnv(Env):
         direction = self._ego(dj / fl._norm(dj)[:, None], agents.theta)
         return jnp.concatenate([direction, jnp.take_along_axis(gap, j[:, None], 1) / scale], -1)
 
-    def _obs(self, s: FlockState, metrics):
+    def _obs(self, s: FlockState, metrics, pairs=None):
         if not self.learn:
             return jnp.stack([metrics["polarization"], metrics["nearest_neighbor_distance"] / self.cutoff,
                               metrics["collisions"] / self.n]).astype(jnp.float32)
@@ -298,7 +344,7 @@ class FlockEnv(Env):
         obs = {}
         if "boid" in self.learn:
             idx = self._idx(s)
-            d, valid = fl._neighbors(self.displacement, s.boids.position, idx)
+            d, valid = pairs if pairs is not None else fl.neighbor_pairs(self.displacement, s.boids.position, idx)
             theta_j = s.boids.theta[jnp.where(valid, idx, 0)]
             parts = [self._features(d, valid, s.boids.theta, theta_j, scale),
                      self._nearest_obstacle(s.boids, scale)]

@@ -107,7 +107,7 @@ def _norm(d: Array) -> Array:
     return jnp.sqrt(jnp.sum(d * d, axis=-1) + _EPS ** 2)
 
 
-def _neighbors(displacement, R: Array, idx: Array):
+def neighbor_pairs(displacement, R: Array, idx: Array):
     """d_ij = R_j - R_i for the neighbours in `idx`, and the validity mask: [n, M, 2], [n, M]."""
     n = R.shape[0]
     valid = idx < n
@@ -132,18 +132,20 @@ def _facing_away(d: Array, N: Array, cutoff, strength, alpha) -> Array:
 
 
 def boid_energies(p: FlockParams, displacement, boids: Agents, idx: Array,
-                  predators: Agents | None = None, geometry=None) -> dict[str, Array]:
+                  predators: Agents | None = None, geometry=None, pairs=None) -> dict[str, Array]:
     """Each boid's share of the energy, term by term: {name: [n]}.
 
     `geometry = (boid_positions, predator_positions)` that the force holds
-    fixed (default: the current ones); see the module docstring.
+    fixed (default: the current ones); see the module docstring. `pairs`:
+    `(d, valid)` from `neighbor_pairs` when already computed.
     """
     fixed_b, fixed_q = geometry if geometry is not None else (
         boids.position, None if predators is None else predators.position)
     N = heading(boids.theta)
-    d, valid = _neighbors(displacement, boids.position, idx)
-    d_fixed, _ = _neighbors(displacement, fixed_b, idx)
-    r, r_fixed = _norm(d), _norm(d_fixed)
+    d, valid = pairs if pairs is not None else neighbor_pairs(displacement, boids.position, idx)
+    d_fixed = d if fixed_b is boids.position else neighbor_pairs(displacement, fixed_b, idx)[0]
+    r = _norm(d)
+    r_fixed = r if d_fixed is d else _norm(d_fixed)
     Nj = N[jnp.where(valid, idx, 0)]
     visible = valid & (jnp.sum(d_fixed * N[:, None], -1) / r_fixed > jnp.cos(p.fov_angle))
     align = p.align_strength * rho(r_fixed, p.align_range, p.alpha) * (1.0 - jnp.sum(N[:, None] * Nj, -1)) ** 2
@@ -242,10 +244,10 @@ def polarization(theta: Array) -> Array:
     return jnp.linalg.norm(jnp.mean(heading(theta), axis=0))
 
 
-def neighbor_stats(p: FlockParams, displacement, boids: Agents, idx: Array, cutoff: float):
+def neighbor_stats(p: FlockParams, displacement, boids: Agents, idx: Array, cutoff: float, pairs=None):
     """(mean nearest-neighbour distance, capped at `cutoff`; number of pairs closer than
     `collision_distance`; per-boid collision counts [n])."""
-    d, valid = _neighbors(displacement, boids.position, idx)
+    d, valid = pairs if pairs is not None else neighbor_pairs(displacement, boids.position, idx)
     r = jnp.where(valid, _norm(d), jnp.inf)
     nearest = jnp.minimum(jnp.min(r, axis=1, initial=jnp.inf), cutoff)
     hits = jnp.sum(r < p.collision_distance, axis=1)

@@ -26,11 +26,14 @@ def grow_neighbor_lists(env: Env, state: State, factor: float = 2.0) -> tuple[En
     if not hasattr(base, "with_capacity"):
         raise TypeError(f"{type(base).__name__} has no neighbour lists to grow")
     grown = env.map_unwrapped(lambda e: e.with_capacity(factor))
-    template, rebuild = grown.unwrapped.template, grown.unwrapped.neighbor_fn.rebuild
+    template = grown.unwrapped.template
+    rebuild = None if template is None else grown.unwrapped.neighbor_fn.rebuild
 
     def regrow(nbrs):
         if not isinstance(nbrs, NeighborList):
             return nbrs
+        if template is None:          # grown past every other boid: the env now uses all pairs
+            return None
         fn = lambda R: rebuild(R, template)  # noqa: E731
         for _ in range(nbrs.reference_position.ndim - 2):   # batch axes
             fn = jax.vmap(fn)

@@ -29,6 +29,9 @@ from gambol.envs.base import Env, State, Wrapper, is_key_batch, like, split_keys
 # from the step, while everything else in `info` comes from the fresh episode.
 TRANSITION_INFO = ("truncation", "invalid_action")
 
+# the axis name VmapWrapper gives its vmap (see Env.in_batch)
+BATCH_AXIS = "gambol_batch"
+
 
 def _where(mask: jax.Array, a, b):
     """Per batch member select over pytrees whose leaves share the leading axis."""
@@ -122,10 +125,13 @@ class VmapWrapper(Wrapper):
         return VmapWrapper(self.env, self._batch_size, params)
 
     def _member_fn(self, method: str):
+        # members see the batch axis by name, so they can agree on batch-wide branches
+        # (a neighbour-list rebuild) instead of each taking both sides of a select
+        env = self.env.map_unwrapped(lambda e: e.in_batch(BATCH_AXIS))
         if self._params is None:
-            return jax.vmap(getattr(self.env, method)), ()
-        fn = lambda p, *args: getattr(self.env.with_params(p), method)(*args)  # noqa: E731
-        return jax.vmap(fn), (self._params,)
+            return jax.vmap(getattr(env, method), axis_name=BATCH_AXIS), ()
+        fn = lambda p, *args: getattr(env.with_params(p), method)(*args)  # noqa: E731
+        return jax.vmap(fn, axis_name=BATCH_AXIS), (self._params,)
 
     def reset(self, rng) -> State:
         if not is_key_batch(rng):

@@ -188,7 +188,8 @@ class NeighborList:
     update_fn: Callable = struct.field(pytree_node=False)
 
     def update(self, R: Array, **kwargs) -> "NeighborList":
-        """Rebuild if some particle moved more than ``dr_threshold / 2``; jit-safe."""
+        """Rebuild if some particle moved more than ``dr_threshold / 2``; jit-safe.
+        ``batch_axis_name``: see ``neighbor_list``'s ``update``."""
         return self.update_fn(R, self, **kwargs)
 
     @property
@@ -397,7 +398,11 @@ def neighbor_list(displacement_or_metric: Callable, box, r_cutoff: float, dr_thr
             raise TypeError(f"R: expected a floating dtype, got {R.dtype}")
         geometry(R.shape[1])
 
-    def update(R: Array, nbrs: NeighborList, **kwargs) -> NeighborList:
+    def update(R: Array, nbrs: NeighborList, batch_axis_name: str | None = None, **kwargs) -> NeighborList:
+        """Rebuild when some particle moved more than ``dr_threshold / 2``. Inside a
+        ``vmap(..., axis_name=batch_axis_name)`` the whole batch rebuilds together when any
+        member needs it, so the test stays a real branch instead of a select that would
+        rebuild every member on every call."""
         _check_R(R)
         if R.shape != nbrs.reference_position.shape:
             raise ValueError(f"R: shape {R.shape} differs from the allocated shape "
@@ -413,6 +418,8 @@ def neighbor_list(displacement_or_metric: Callable, box, r_cutoff: float, dr_thr
             return rebuild(None)
         moved = jax.vmap(lambda a, b: metric(a, b, **kwargs))(R, nbrs.reference_position)
         needs = jnp.any(moved > 0.5 * dr_threshold) | ~jnp.all(jnp.isfinite(moved))
+        if batch_axis_name is not None:
+            needs = jax.lax.psum(needs.astype(jnp.int32), batch_axis_name) > 0
         return jax.lax.cond(needs, rebuild, lambda _: nbrs, None)
 
     _count_jit = jax.jit(_count_fn, static_argnums=1)

@@ -15,14 +15,14 @@ KEY = jax.random.PRNGKey(2)
 
 
 def test_overflowing_lists_are_regrown_and_the_rollout_equals_all_pairs():
-    kw = dict(num_boids=40, num_predators=1, box_size=150.0)
+    kw = dict(num_boids=120, num_predators=1, box_size=300.0)
     tight = envs.make("boids", max_neighbors=3, cell_capacity=3, **kw)
     brute = envs.make("boids", neighbor_list=False, **kw)
     state = tight.reset(KEY)
     first = jax.jit(tight.step)(state)
     assert first.metrics["overflow"] == 1                     # the tight list does overflow
     grown, out, metrics = envs.rollout(tight, state, 30, chunk=10)
-    assert grown.unwrapped.template.max_neighbors > 3 and not metrics["overflow"].any()
+    assert 3 < grown.unwrapped.template.max_neighbors < 119 and not metrics["overflow"].any()
     ref = brute.reset(KEY)
     ref = jax.jit(lambda s: jax.lax.scan(lambda s, _: (brute.step(s), None), s, None, length=30)[0])(ref)
     np.testing.assert_allclose(out.pipeline_state.boids.position, ref.pipeline_state.boids.position,
