@@ -173,3 +173,20 @@ def test_bad_input_raises_clear_errors():
     nbrs = fns.allocate(jnp.asarray(np.random.RandomState(0).rand(10, 3) * 5))
     with pytest.raises(ValueError, match="allocate again"):
         nbrs.update(jnp.zeros((11, 3)))
+
+
+def test_batch_axis_rebuilds_the_whole_batch_together_and_exactly():
+    box = 10.0
+    disp, _ = space.periodic(box)
+    fns = partition.neighbor_list(disp, box, r_cutoff=1.5, dr_threshold=0.5)
+    R = jax.random.uniform(jax.random.PRNGKey(0), (2, 60, 2), maxval=box)
+    nbrs = jax.vmap(lambda r: fns.rebuild(r, fns.allocate(R[0], extra_capacity=8)))(R)
+    update = jax.jit(jax.vmap(lambda nb, r: nb.update(r, batch_axis_name="b"), axis_name="b"))
+    still = update(nbrs, R + 0.1)                    # nobody moved past dr_threshold / 2
+    np.testing.assert_array_equal(still.rebuilds, [0, 0])
+    moved = R.at[1, 3].add(0.4)                      # one particle of member 1 moved 0.4 > 0.25
+    both = update(nbrs, moved)
+    np.testing.assert_array_equal(both.rebuilds, [1, 1])   # the batch rebuilds together
+    for b in range(2):
+        fresh = fns.allocate(moved[b])
+        assert partition.pair_set(jax.tree_util.tree_map(lambda x: x[b], both)) == partition.pair_set(fresh)
