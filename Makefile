@@ -25,6 +25,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/lj_nve.py
 	$(BIN)/python benchmarks/vector_adapter.py
+	$(BIN)/python benchmarks/flocking.py
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache

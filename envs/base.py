@@ -260,6 +260,9 @@ def like(tree, reference):
 def absorb(before: State, after: State) -> State:
     """`after` in `before`'s dtypes, except where `before.done`: there `before` with zero reward."""
     done = before.done > 0
+    if done.ndim == 0:   # one episode: a branch, so large states are not copied by a select
+        frozen = before.replace(reward=jax.tree_util.tree_map(jnp.zeros_like, before.reward))
+        return jax.lax.cond(done, lambda: frozen, lambda: like(after, before))
 
     def keep(old, new):
         return jnp.where(jnp.reshape(done, done.shape + (1,) * (jnp.ndim(new) - done.ndim)), old, new)
