@@ -16,7 +16,9 @@ so a neighbour list with cutoff max(R_c) suffices. With `d_ij = R_j - R_i`
     predator-boid   the cohesion form over boids within D_pb (predators chase)
 
 Pairs are summed over ordered pairs with a factor 1/2. `fov_ij` is 1 when j is
-in i's field of view, `hat(d_ij).N_i > cos(fov_angle)` (fov_angle = pi: all).
+in i's field of view, `hat(d_ij).N_i > cos(fov_angle)` (fov_angle = pi: all);
+cohesion uses its own `cohesion_fov_angle` (default the same), so it can be
+restricted to the field of view or not independently of alignment.
 The update is overdamped forward Euler with `F = -grad E` over the whole state:
 
     R <- shift(R, dt (v N(theta) + F_R)),   theta <- theta + dt F_theta.
@@ -69,6 +71,7 @@ class FlockParams:
     cohesion_strength: float = 0.05
     cohesion_range: float = 40.0
     fov_angle: float = np.pi / 3
+    cohesion_fov_angle: float = np.pi / 3
     obstacle_strength: float = 1000.0
     boid_predator_strength: float = 256.0
     boid_predator_range: float = 75.0
@@ -147,13 +150,15 @@ def boid_energies(p: FlockParams, displacement, boids: Agents, idx: Array,
     r = _norm(d)
     r_fixed = r if d_fixed is d else _norm(d_fixed)
     Nj = N[jnp.where(valid, idx, 0)]
-    visible = valid & (jnp.sum(d_fixed * N[:, None], -1) / r_fixed > jnp.cos(p.fov_angle))
+    facing = jnp.sum(d_fixed * N[:, None], -1) / r_fixed          # cos of the angle to j from i's heading
+    visible = valid & (facing > jnp.cos(p.fov_angle))
     align = p.align_strength * rho(r_fixed, p.align_range, p.alpha) * (1.0 - jnp.sum(N[:, None] * Nj, -1)) ** 2
     avoid = p.avoid_strength * rho(r, p.avoid_range, p.alpha)
     terms = {
         "alignment": 0.5 * jnp.sum(jnp.where(visible, align, 0.0), axis=1),
         "avoidance": 0.5 * jnp.sum(jnp.where(valid, avoid, 0.0), axis=1),
-        "cohesion": _cohesion(d_fixed, visible & (r_fixed < p.cohesion_range), N, p.cohesion_strength),
+        "cohesion": _cohesion(d_fixed, valid & (r_fixed < p.cohesion_range) & (facing > jnp.cos(p.cohesion_fov_angle)),
+                              N, p.cohesion_strength),
     }
     # obstacles: d from boid to obstacle centre; 2 = the obstacle form's fixed exponent
     d_obs = jax.vmap(lambda Ri: jax.vmap(lambda Ro: displacement(Ro, Ri))(p.obstacle_position))(boids.position)

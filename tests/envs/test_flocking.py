@@ -165,3 +165,15 @@ def test_gradient_of_final_polarization_matches_finite_differences():
         fd = (final_polarization(12.0 + eps) - final_polarization(12.0 - eps)) / (2 * eps)
         np.testing.assert_allclose(g, fd, rtol=1e-4)
         assert g != 0
+
+
+def test_cohesion_can_use_neighbours_outside_the_field_of_view():
+    # boid 0 heads along +x; its only neighbour is behind it, out of a 60 degree field of view
+    R = jnp.array([[100.0, 100.0], [85.0, 110.0]])
+    boids = fl.Agents(R, jnp.array([0.0, 0.0]))
+    idx = jnp.asarray(fl.all_pairs_idx(2))
+    only = dict(align_strength=0.0, avoid_strength=0.0)
+    f_fov, _ = fl.forces(fl.FlockParams(**only), DISP, boids, idx)
+    f_all, _ = fl.forces(fl.FlockParams(cohesion_fov_angle=jnp.pi, **only), DISP, boids, idx)
+    assert f_fov.theta[0] == 0            # unseen: no cohesion
+    assert f_all.theta[0] > 0             # seen: turns left, toward the neighbour
