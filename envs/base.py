@@ -237,10 +237,6 @@ class Env:
     def unwrapped(self) -> Env:
         return self
 
-    @property
-    def can_render(self) -> bool:
-        return type(self.unwrapped).render is not Env.render
-
 
 def _size(spec):
     if isinstance(spec, dict):
@@ -258,19 +254,13 @@ def like(tree, reference):
 
 
 def absorb(before: State, after: State) -> State:
-    """`after` in `before`'s dtypes, except where `before.done`: there `before` with zero reward."""
-    done = before.done > 0
-    if done.ndim == 0:   # one episode: a branch, so large states are not copied by a select
-        frozen = before.replace(reward=jax.tree_util.tree_map(jnp.zeros_like, before.reward))
-        return jax.lax.cond(done, lambda: frozen, lambda: like(after, before))
+    """`after` in `before`'s dtypes; if `before.done`, `before` itself with zero reward.
 
-    def keep(old, new):
-        return jnp.where(jnp.reshape(done, done.shape + (1,) * (jnp.ndim(new) - done.ndim)), old, new)
-
-    out = like(jax.tree_util.tree_map(keep, before, after), before)
-    zero = jax.tree_util.tree_map(lambda r: jnp.where(
-        jnp.reshape(done, done.shape + (1,) * (jnp.ndim(r) - done.ndim)), 0.0, r), out.reward)
-    return out.replace(reward=like(zero, before.reward))
+    `done` is a scalar here (batches reach an env's step through `vmap`); the branch
+    means a large state is not copied by a select when nothing is finished.
+    """
+    frozen = before.replace(reward=jax.tree_util.tree_map(jnp.zeros_like, before.reward))
+    return jax.lax.cond(before.done > 0, lambda: frozen, lambda: like(after, before))
 
 
 class Wrapper(Env):

@@ -264,7 +264,7 @@ class FlockEnv(Env):
     def _captures(self, boids: fl.Agents, predators: fl.Agents):
         if not self.num_predators:
             return jnp.zeros(self.n, bool), jnp.zeros((0,))
-        d = jax.vmap(lambda Rq: jax.vmap(lambda Rb: self.displacement(Rb, Rq))(boids.position))(predators.position)
+        d = fl.displacements_to(self.displacement, boids.position, predators.position)
         within = fl._norm(d) < self.params.capture_radius                       # [p, n]
         return jnp.any(within, axis=0), jnp.sum(within, axis=1).astype(jnp.float32)
 
@@ -329,7 +329,7 @@ class FlockEnv(Env):
         if not self.num_obstacles:
             return jnp.zeros((agents.theta.shape[0], 3))
         p = self.params
-        d = jax.vmap(lambda Ri: jax.vmap(lambda Ro: self.displacement(Ro, Ri))(p.obstacle_position))(agents.position)
+        d = fl.displacements_to(self.displacement, p.obstacle_position, agents.position)
         gap = fl._norm(d) - p.obstacle_radius
         j = jnp.argmin(gap, axis=1)
         dj = jnp.take_along_axis(d, j[:, None, None], axis=1)[:, 0]
@@ -349,8 +349,7 @@ class FlockEnv(Env):
             parts = [self._features(d, valid, s.boids.theta, theta_j, scale),
                      self._nearest_obstacle(s.boids, scale)]
             if self.num_predators:
-                dq = jax.vmap(lambda Ri: jax.vmap(lambda Rq: self.displacement(Rq, Ri))(s.predators.position))(
-                    s.boids.position)
+                dq = fl.displacements_to(self.displacement, s.predators.position, s.boids.position)
                 j = jnp.argmin(fl._norm(dq), axis=1)
                 dj = jnp.take_along_axis(dq, j[:, None, None], axis=1)[:, 0]
                 parts.append(jnp.concatenate([self._ego(dj, s.boids.theta) / scale,
@@ -359,8 +358,7 @@ class FlockEnv(Env):
                 parts.append(jnp.zeros((self.n, 3)))
             obs["boid"] = jnp.concatenate(parts, -1)
         if "predator" in self.learn:
-            d = jax.vmap(lambda Rq: jax.vmap(lambda Rb: self.displacement(Rb, Rq))(s.boids.position))(
-                s.predators.position)
+            d = fl.displacements_to(self.displacement, s.boids.position, s.predators.position)
             theta_b = jnp.broadcast_to(s.boids.theta, (self.num_predators, self.n))
             valid = jnp.ones(d.shape[:2], bool)
             sprint = jnp.exp(-s.since_sprint / self.params.sprint_decay)[:, None]

@@ -110,12 +110,17 @@ def _norm(d: Array) -> Array:
     return jnp.sqrt(jnp.sum(d * d, axis=-1) + _EPS ** 2)
 
 
+def displacements_to(displacement, targets: Array, origins: Array) -> Array:
+    """d[i, j] = targets[j] - origins[i] (minimum image): [len(origins), len(targets), 2]."""
+    return space.map_pair(lambda o, t: displacement(t, o))(origins, targets)
+
+
 def neighbor_pairs(displacement, R: Array, idx: Array):
     """d_ij = R_j - R_i for the neighbours in `idx`, and the validity mask: [n, M, 2], [n, M]."""
     n = R.shape[0]
     valid = idx < n
     Rj = R[jnp.where(valid, idx, 0)]
-    d = jax.vmap(jax.vmap(displacement, (0, None)), (0, 0))(Rj, R)
+    d = space.map_neighbor(lambda Ri, Rk: displacement(Rk, Ri))(R, Rj)
     return d, valid
 
 
@@ -128,10 +133,17 @@ def _cohesion(d: Array, visible: Array, N: Array, strength) -> Array:
     return jnp.where(count > 0, e, 0.0)
 
 
-def _facing_away(d: Array, N: Array, cutoff, strength, alpha) -> Array:
-    """J rho(r; D) (1 + N.hat(d))^2 (times alpha: the obstacle form uses (1 - r/D)^alpha)."""
+def _facing_away(d: Array, N: Array, cutoff, strength, power) -> Array:
+    """J (1 - r/D)^power (1 + N.hat(d))^2 inside D: lowest when facing away from d."""
     r = _norm(d)
-    return strength * alpha * rho(r, cutoff, alpha) * (1.0 + jnp.sum(N * d, axis=-1) / r) ** 2
+    return strength * jnp.maximum(1.0 - r / cutoff, 0.0) ** power * (1.0 + jnp.sum(N * d, axis=-1) / r) ** 2
+
+
+def _obstacle_energy(p: FlockParams, displacement, agents: Agents) -> Array:
+    """J_o (1 - r/D_o)^2 (1 + N.hat(d))^2 summed over obstacles, d from agent to centre: [n]."""
+    d = displacements_to(displacement, p.obstacle_position, agents.position)
+    return jnp.sum(_facing_away(d, heading(agents.theta)[:, None], p.obstacle_radius, p.obstacle_strength, 2.0),
+                   axis=1)
 
 
 def boid_energies(p: FlockParams, displacement, boids: Agents, idx: Array,
@@ -160,13 +172,9 @@ def boid_energies(p: FlockParams, displacement, boids: Agents, idx: Array,
         "cohesion": _cohesion(d_fixed, valid & (r_fixed < p.cohesion_range) & (facing > jnp.cos(p.cohesion_fov_angle)),
                               N, p.cohesion_strength),
     }
-    # obstacles: d from boid to obstacle centre; 2 = the obstacle form's fixed exponent
-    d_obs = jax.vmap(lambda Ri: jax.vmap(lambda Ro: displacement(Ro, Ri))(p.obstacle_position))(boids.position)
-    terms["obstacle"] = jnp.sum(_facing_away(d_obs, N[:, None], p.obstacle_radius, p.obstacle_strength, 2.0),
-                                axis=1)
-    if predators is not None:
-        Rp = fixed_q
-        d_pred = jax.vmap(lambda Ri: jax.vmap(lambda Rq: displacement(Rq, Ri))(Rp))(boids.position)
+    terms["obstacle"] = _obstacle_energy(p, displacement, boids)
+    if predators is not None:   # the obstacle form, (J/alpha)(1 - r/D)^alpha, predators held fixed
+        d_pred = displacements_to(displacement, fixed_q, boids.position)
         terms["predator"] = jnp.sum(_facing_away(d_pred, N[:, None], p.boid_predator_range,
                                                  p.boid_predator_strength / p.alpha, p.alpha), axis=1)
     return terms
@@ -180,14 +188,11 @@ def predator_energies(p: FlockParams, displacement, predators: Agents, boids: Ag
     """
     Rb, Rq = geometry if geometry is not None else (boids.position, predators.position)
     N = heading(predators.theta)
-    d = jax.vmap(lambda q: jax.vmap(lambda b: displacement(b, q))(Rb))(Rq)                    # [p, n, 2]
+    d = displacements_to(displacement, Rb, Rq)                                                  # [p, n, 2]
     r = _norm(d)
     visible = (r < p.predator_boid_range) & (jnp.sum(d * N[:, None], -1) / r > jnp.cos(p.fov_angle))
-    d_obs = jax.vmap(lambda Rq: jax.vmap(lambda Ro: displacement(Ro, Rq))(p.obstacle_position))(
-        predators.position)
     return {"chase": _cohesion(d, visible, N, p.predator_boid_strength),
-            "obstacle": jnp.sum(_facing_away(d_obs, N[:, None], p.obstacle_radius, p.obstacle_strength, 2.0),
-                                axis=1)}
+            "obstacle": _obstacle_energy(p, displacement, predators)}
 
 
 def total_energy(p: FlockParams, displacement, boids: Agents, idx: Array,
@@ -230,7 +235,7 @@ def sprint_speed(p: FlockParams, since_sprint: Array) -> Array:
 
 def update_sprint(p: FlockParams, displacement, predators: Agents, boids: Agents, since_sprint: Array) -> Array:
     """Restart a predator's sprint clock when a boid is within range and the last sprint is old."""
-    d = jax.vmap(lambda Rq: jax.vmap(lambda Rb: displacement(Rb, Rq))(boids.position))(predators.position)
+    d = displacements_to(displacement, boids.position, predators.position)
     near = jnp.min(_norm(d), axis=1) < p.sprint_range
     return jnp.where(near & (since_sprint > p.sprint_interval), 0.0, since_sprint + p.dt)
 

@@ -30,7 +30,7 @@ from gymnasium.vector import AutoresetMode
 
 from gambol.envs.base import Box, Env, like, split_keys
 from gambol.envs.registry import create
-from gambol.envs.wrappers import AutoResetWrapper, VmapWrapper
+from gambol.envs.wrappers import AutoResetWrapper, VmapWrapper, where_members
 
 
 def _space(box: Box) -> gymnasium.spaces.Box:
@@ -215,9 +215,8 @@ class GymnasiumVectorEnv(gymnasium.vector.VectorEnv):
         def fresh(_):
             new_keys, sub = split_keys(keys, True)
             start = self._batched.reset(sub)
-            pick = lambda a, b: jax.tree_util.tree_map(  # noqa: E731
-                lambda x, y: jnp.where(reset_mask.reshape((-1,) + (1,) * (x.ndim - 1)), x, y), a, b)
-            return pick(like(start, stepped), stepped), pick(new_keys, keys)
+            return (where_members(reset_mask, like(start, stepped), stepped),
+                    where_members(reset_mask, new_keys, keys))
 
         state, keys = jax.lax.cond(jnp.any(reset_mask), fresh, lambda _: (stepped, keys), None)
         if self.autoreset_mode == AutoresetMode.NEXT_STEP:

@@ -33,7 +33,7 @@ TRANSITION_INFO = ("truncation", "invalid_action")
 BATCH_AXIS = "gambol_batch"
 
 
-def _where(mask: jax.Array, a, b):
+def where_members(mask: jax.Array, a, b):
     """Per batch member select over pytrees whose leaves share the leading axis."""
     def sel(x, y):
         m = jnp.reshape(mask, mask.shape + (1,) * (jnp.ndim(x) - mask.ndim))
@@ -238,7 +238,7 @@ class AutoResetWrapper(Wrapper):
             return start.pipeline_state, start.obs, info, rng
 
         def restart(_):
-            return unsqueeze(_where(done, squeeze(like(fresh(None), current)), squeeze(current)))
+            return unsqueeze(where_members(done, squeeze(like(fresh(None), current)), squeeze(current)))
 
         pipeline, obs, info, rng = jax.lax.cond(jnp.any(done), restart, lambda _: current, None)
         info = {**nxt.info, **info, "rng": rng, "final_obs": nxt.obs}
