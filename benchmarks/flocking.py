@@ -31,15 +31,15 @@ Output: one JSON object (machine, per-measurement results, ratios, targets), the
 Ratios > 1 mean gambol is faster. The machine is a shared 2-core VM: figures are noisy (+-30%).
 """
 import argparse
-import datetime
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+from _common import machine_info, peer_python
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ALLPAIRS_MAX = 10_000
@@ -207,28 +207,6 @@ def worker_flock(B, A, steps):
 # ----------------------------------------------------------------------------- driver
 
 
-def peer_python(anchors, name, create):
-  """The interpreter of venv $ANCHORS/name; created with the pip lines in `create` if missing
-  and `create` is true, else None when missing."""
-  py = os.path.join(anchors, name, 'bin', 'python')
-  if os.path.exists(py):
-    return py
-  if not create:
-    return None
-  venv = os.path.join(anchors, name)
-  print(f'# creating {venv}', file=sys.stderr, flush=True)
-  subprocess.run(['python3', '-m', 'venv', venv], check=True)
-  pkgs = {'jaxmd': [['jax-md==0.2.29']],
-          'vmas': [['torch==2.13.0+cpu'], ['vmas==1.5.2']]}[name]
-  for p in pkgs:
-    r = subprocess.run([py, '-m', 'pip', 'install', '-q'] + p)
-    if r.returncode != 0 and p[0].startswith('torch'):   # no local CPU wheel: the PyPI one
-      subprocess.run([py, '-m', 'pip', 'install', '-q', 'torch==2.13.0'], check=True)
-    elif r.returncode != 0:
-      raise RuntimeError(f'pip install {p} failed in {venv}')
-  return py
-
-
 def run_sub(cmd, timeout, label):
   """Run one measurement in a subprocess; its `RESULT {json}` line, or an error dict."""
   t0 = time.perf_counter()
@@ -244,19 +222,6 @@ def run_sub(cmd, timeout, label):
   out = json.loads(lines[-1][len('RESULT '):])
   out['process_wall_s'] = time.perf_counter() - t0
   return out
-
-
-def machine_info():
-  import jax
-  model = 'unknown'
-  try:
-    with open('/proc/cpuinfo') as f:
-      model = next((l.split(':', 1)[1].strip() for l in f if l.startswith('model name')), model)
-  except OSError:
-    pass
-  return dict(date=datetime.datetime.now().isoformat(timespec='seconds'), cpu_model=model,
-              nproc=len(os.sched_getaffinity(0)), python=platform.python_version(),
-              jax=jax.__version__, kernel=platform.release(), load_avg_start=list(os.getloadavg()))
 
 
 def ratio(a, b):
@@ -297,7 +262,8 @@ def main():
   jpy = None if args.no_peers else peer_python(args.anchors, 'jaxmd', create)
   vpy = None if args.no_peers else peer_python(args.anchors, 'vmas', create)
   me = [sys.executable, os.path.abspath(__file__), '--worker']
-  machine = machine_info()
+  import jax
+  machine = machine_info(jax=jax.__version__)
   t_start = time.perf_counter()
 
   # -- correctness check at N=200

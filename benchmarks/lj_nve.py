@@ -29,7 +29,6 @@ medians and speed-ups jaxmd_ms_per_step / gambol_ms_per_step (> 1: gambol faster
 headline compares gambol Dense with jax-md OrderedSparse (jax-md's fastest format).
 """
 import argparse
-import datetime
 import itertools
 import json
 import os
@@ -38,6 +37,8 @@ import statistics
 import subprocess
 import sys
 import time
+
+from _common import machine_info, peer_python
 
 STEPS = {216: 10000, 10000: 200}
 DENSITY, KT, DT = 0.8442, 1.44, 0.005
@@ -141,29 +142,6 @@ def worker(lib, N, steps, fmt_name):
 # ----------------------------------------------------------------------------- driver
 
 
-def jaxmd_python(anchors):
-  """The jax-md venv's interpreter, creating the venv (jax-md 0.2.29) if it is missing."""
-  venv = os.path.join(anchors, 'jaxmd')
-  py = os.path.join(venv, 'bin', 'python')
-  if not os.path.exists(py):
-    print(f'# creating {venv} (jax-md==0.2.29)', file=sys.stderr, flush=True)
-    subprocess.run(['python3', '-m', 'venv', venv], check=True)
-    subprocess.run([py, '-m', 'pip', 'install', '-q', 'jax-md==0.2.29'], check=True)
-  return py
-
-
-def machine_info():
-  model = 'unknown'
-  try:
-    with open('/proc/cpuinfo') as f:
-      model = next((l.split(':', 1)[1].strip() for l in f if l.startswith('model name')), model)
-  except OSError:
-    pass
-  return dict(date=datetime.datetime.now().isoformat(timespec='seconds'),
-              nproc=len(os.sched_getaffinity(0)), cpu_model=model,
-              host_python=platform.python_version(), kernel=platform.release())
-
-
 def run_worker(python, lib, N, fmt, args):
   cmd = [python, os.path.abspath(__file__), '--worker', lib, str(N), str(STEPS[N]), fmt]
   env = dict(os.environ, JAX_PLATFORMS=args.platform)
@@ -233,7 +211,7 @@ def main():
   jaxmd_formats = [] if args.skip_peer else args.jaxmd_formats.split(',')
   configs = [('gambol', sys.executable, f) for f in gambol_formats]
   if jaxmd_formats:
-    jpy = jaxmd_python(args.anchors)
+    jpy = peer_python(args.anchors, 'jaxmd')
     peer = [('jaxmd', jpy, f) for f in jaxmd_formats]
     configs = [c for pair in itertools.zip_longest(configs, peer) for c in pair if c]  # A B A B
   results = []

@@ -19,14 +19,13 @@ Run (from the repository root):
 Output: one JSON object (machine, versions, per-B figures and ratios), then a short summary.
 """
 import argparse
-import datetime
 import json
 import os
-import platform
 import statistics
 import time
 
 import numpy as np
+from _common import machine_info
 
 EPISODE_LENGTH = 200
 SCAN_LEN = 100
@@ -82,51 +81,36 @@ def bench_adapter(B, steps):
   """env-steps/s of gambol's gymnasium VectorEnv stepped with numpy actions."""
   import gambol.envs
   venv = gambol.envs.to_gymnasium_vector("pendulum", num_envs=B, episode_length=EPISODE_LENGTH)
-  venv.reset(seed=0)
-  actions = np.full((B, 1), ACTION, np.float32)
-  for _ in range(3):   # warm-up: compile step (and the reset branch) and first dispatches
-    venv.step(actions)
-
-  def loop():
-    for _ in range(steps):
-      venv.step(actions)
-  rate = median_rate(loop, B * steps)
-  venv.close()
-  return rate
+  return vector_env_rate(venv, np.full((B, 1), ACTION, np.float32), steps)
 
 
 def bench_gym_sync(B, steps):
   """env-steps/s of gymnasium's SyncVectorEnv over its numpy Pendulum-v1."""
   import gymnasium
   venv = gymnasium.make_vec("Pendulum-v1", num_envs=B, vectorization_mode="sync")
+  return vector_env_rate(venv, np.full((B, 1), 2 * ACTION, np.float32), steps)
+
+
+def vector_env_rate(venv, actions, steps):
+  """env-steps/s of a gymnasium vector env stepped with fixed `actions` in a Python loop."""
   venv.reset(seed=0)
-  actions = np.full((B, 1), 2 * ACTION, np.float32)
-  for _ in range(3):
+  for _ in range(3):   # warm-up: compile step (and the reset branch) and first dispatches
     venv.step(actions)
 
   def loop():
     for _ in range(steps):
       venv.step(actions)
-  rate = median_rate(loop, B * steps)
+  rate = median_rate(loop, actions.shape[0] * steps)
   venv.close()
   return rate
 
 
-def machine_info():
-  """CPU model, usable cores, versions, backend and date."""
+def machine_versions():
+  """Versions, backend and devices, on top of the shared machine description."""
   import gymnasium
   import jax
-  model = 'unknown'
-  try:
-    with open('/proc/cpuinfo') as f:
-      model = next((l.split(':', 1)[1].strip() for l in f if l.startswith('model name')), model)
-  except OSError:
-    pass
-  return dict(date=datetime.datetime.now().isoformat(timespec='seconds'), cpu_model=model,
-              nproc=len(os.sched_getaffinity(0)), python=platform.python_version(),
-              jax=jax.__version__, jax_backend=jax.default_backend(),
-              jax_devices=[str(d) for d in jax.devices()], gymnasium=gymnasium.__version__,
-              load_avg_1m=os.getloadavg()[0])
+  return machine_info(jax=jax.__version__, jax_backend=jax.default_backend(),
+                      jax_devices=[str(d) for d in jax.devices()], gymnasium=gymnasium.__version__)
 
 
 def ratio(a, b):
@@ -157,7 +141,7 @@ def main():
                 'scan/raw_step': ratio(scan, raw)})
   out = dict(benchmark='vector_adapter', env='pendulum', episode_length=EPISODE_LENGTH,
              steps=args.steps, scan_len=SCAN_LEN, repeats=REPEATS, statistic='median',
-             machine=machine_info(), results=results)
+             machine=machine_versions(), results=results)
   print(json.dumps(out, indent=1), flush=True)
 
   print('\nenv-steps/s (median of 3); ratios > 1: numerator faster')
