@@ -1,1 +1,2 @@
-"""gambol.training (see ../shared/design.md); filled in by later issues."""
+"""gambol.training: on-device trainers (PPO, SAC, ES, APG) and the pieces
+they share (acting, GAE, replay buffer, evaluation)."""
