@@ -1,0 +1,19 @@
+"""gambol.physics.rigid: maximal-coordinate rigid bodies with spring joints,
+actuators and Baumgarte-stabilised contacts (the Brax paper's engine, written
+afresh).
+
+    sys = load_system("ant.toml")        # or build_system(SystemSpec(...))
+    qp = default_qp(sys)
+    qp = step(sys, qp, action)           # action: [sys.action_size]
+"""
+
+from gambol.physics.rigid import math
+from gambol.physics.rigid.qp import QP, default_qp
+from gambol.physics.rigid.spec import (Actuator, Body, Collider, Joint, SpecError, SystemSpec,
+                                       load_spec, validate)
+from gambol.physics.rigid.step import StepInfo, step, step_with_info
+from gambol.physics.rigid.system import System, build_system, load_system
+
+__all__ = ["math", "QP", "default_qp", "Actuator", "Body", "Collider", "Joint", "SpecError",
+           "SystemSpec", "load_spec", "validate", "StepInfo", "step", "step_with_info", "System",
+           "build_system", "load_system"]

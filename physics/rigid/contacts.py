@@ -1,0 +1,133 @@
+"""Contacts: detection by shape kind, then velocity-level impulses with
+Baumgarte stabilisation (the Brax paper's spring engine, section 5 of the
+reference facts; friction here uses the tangent's own effective mass).
+
+Every candidate pair of a kind is one batch through its geometry function
+(`geometry.py`); the contacts of all kinds are concatenated and resolved in
+one batch against the velocities at the start of the phase. Per contact, with
+relative velocity v of B's point w.r.t. A's, normal n (A to B), penetration d:
+
+    j   = (-(1 + e) v.n - beta d / h) / (1/m_a + 1/m_b + kappa_a + kappa_b)
+    j_t = min(|v_t| / (1/m_a + 1/m_b + kappa_t), mu j)     against v_t
+
+applied where d < 0, v.n < 0 and j > 0 (friction only above a speed
+threshold); each body averages the impulses of its active contacts.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from gambol.physics.rigid import geometry
+from gambol.physics.rigid.math import inv_rotate, quat_to_matrix, rotate
+from gambol.physics.rigid.qp import collider_frames
+
+
+@struct.dataclass
+class Contacts:
+    """All contact candidates of a scene, flattened: arrays [K, ...]."""
+    dist: jnp.ndarray     # [K] < 0: penetrating
+    normal: jnp.ndarray   # [K, 3] from A to B
+    point: jnp.ndarray    # [K, 3]
+    valid: jnp.ndarray    # [K] bool (capsule ends that may collide)
+    body_a: tuple = struct.field(pytree_node=False)
+    body_b: tuple = struct.field(pytree_node=False)
+    on_plane: tuple = struct.field(pytree_node=False)
+
+
+def _shape(sys, center, q, idx, kind):
+    """The geometry arguments of colliders `idx` of shape `kind`."""
+    idx = np.asarray(idx, np.int32)
+    c, r = center[idx], q[idx]
+    if kind == "plane":
+        return (c, rotate(jnp.array([0.0, 0.0, 1.0], c.dtype), r))
+    if kind == "sphere":
+        return (c, sys.collider_radius[idx])
+    if kind == "capsule":
+        axis = rotate(jnp.array([0.0, 0.0, 1.0], c.dtype), r)
+        return (c, axis, sys.collider_half_length[idx], sys.collider_radius[idx])
+    return (c, quat_to_matrix(r), sys.collider_halfsize[idx])
+
+
+def _end_mask(sys, idx) -> np.ndarray:
+    """[P, 2]: which end spheres (+z, -z) of capsules `idx` may touch a plane."""
+    end = np.asarray([sys.collider_end[i] for i in idx])
+    return np.stack([end >= 0, end <= 0], axis=-1)
+
+
+def detect(sys, qp) -> Contacts:
+    """Contact candidates of every collider pair (the step masks the inactive ones)."""
+    center, q = collider_frames(sys, qp.pos, qp.rot)
+    dist, normal, point, valid, body_a, body_b, on_plane = [], [], [], [], [], [], []
+    for pairs in sys.pairs:
+        ka, kb = pairs.kind
+        fn = getattr(geometry, f"{kb}_plane" if ka == "plane" else f"{ka}_{kb}")
+        c = jax.vmap(fn)(*_shape(sys, center, q, pairs.a, ka), *_shape(sys, center, q, pairs.b, kb))
+        n_pairs, k = c.dist.shape
+        ok = np.ones((n_pairs, k), bool)
+        if (ka, kb) == ("plane", "capsule"):
+            ok = _end_mask(sys, pairs.b)
+        dist.append(c.dist.reshape(-1))
+        normal.append(c.normal.reshape(-1, 3))
+        point.append(c.point.reshape(-1, 3))
+        valid.append(ok.reshape(-1))
+        body_a += [sys.collider_body[i] for i in pairs.a for _ in range(k)]
+        body_b += [sys.collider_body[i] for i in pairs.b for _ in range(k)]
+        on_plane += [ka == "plane"] * (n_pairs * k)
+    if not dist:
+        z = jnp.zeros((0,), qp.pos.dtype)
+        return Contacts(z, jnp.zeros((0, 3), z.dtype), jnp.zeros((0, 3), z.dtype),
+                        jnp.zeros((0,), bool), (), (), ())
+    return Contacts(jnp.concatenate(dist), jnp.concatenate(normal), jnp.concatenate(point),
+                    jnp.asarray(np.concatenate(valid)), tuple(body_a), tuple(body_b),
+                    tuple(on_plane))
+
+
+def _inv_inertia_times(sys, rot, body, v):
+    """I_world^{-1} v for bodies `body` (I_world^{-1} = R I_body^{-1} R^T)."""
+    q = rot[body]
+    return rotate(sys.inv_inertia[body] * inv_rotate(v, q), q)
+
+
+def impulses(sys, qp, contacts: Contacts, h):
+    """Velocity changes (dvel [B, 3], dang [B, 3]) from all contacts, each
+    body averaging over its active contacts."""
+    if not contacts.body_a:
+        return jnp.zeros_like(qp.vel), jnp.zeros_like(qp.ang)
+    a, b = np.asarray(contacts.body_a), np.asarray(contacts.body_b)
+    n, d, p = contacts.normal, contacts.dist, contacts.point
+    r_a, r_b = p - qp.pos[a], p - qp.pos[b]
+    v = (qp.vel[b] + jnp.cross(qp.ang[b], r_b)) - (qp.vel[a] + jnp.cross(qp.ang[a], r_a))
+    v_n = jnp.sum(v * n, axis=-1)
+    inv_m = sys.inv_mass[a] + sys.inv_mass[b]
+
+    def kappa(direction):   # rotational part of the effective inverse mass along `direction`
+        ka = jnp.cross(_inv_inertia_times(sys, qp.rot, a, jnp.cross(r_a, direction)), r_a)
+        kb = jnp.cross(_inv_inertia_times(sys, qp.rot, b, jnp.cross(r_b, direction)), r_b)
+        return jnp.sum((ka + kb) * direction, axis=-1)
+
+    j = (-(1.0 + sys.elasticity) * v_n - sys.baumgarte_erp * d / h) / (inv_m + kappa(n))
+    active = contacts.valid & (d < 0) & (v_n < 0) & (j > 0)
+    j = jnp.where(active, j, 0.0)
+
+    v_t = v - v_n[:, None] * n
+    speed_t2 = jnp.sum(v_t * v_t, axis=-1)
+    slipping = active & (speed_t2 > sys.friction_threshold ** 2)
+    speed_t = jnp.sqrt(jnp.where(slipping, speed_t2, 1.0))
+    t = v_t / speed_t[:, None]
+    mu = sys.friction * jnp.where(np.asarray(contacts.on_plane), sys.plane_friction_scale, 1.0)
+    j_t = jnp.minimum(speed_t / (inv_m + kappa(t)), mu * j)
+    j_t = jnp.where(slipping, j_t, 0.0)
+
+    impulse = j[:, None] * n - j_t[:, None] * t          # on B; -impulse on A
+    count = jnp.zeros(qp.pos.shape[0], qp.pos.dtype)
+    count = count.at[a].add(active).at[b].add(active)
+    dvel = jnp.zeros_like(qp.vel).at[b].add(impulse * sys.inv_mass[b][:, None])
+    dvel = dvel.at[a].add(-impulse * sys.inv_mass[a][:, None])
+    dang = jnp.zeros_like(qp.ang).at[b].add(_inv_inertia_times(sys, qp.rot, b, jnp.cross(r_b, impulse)))
+    dang = dang.at[a].add(-_inv_inertia_times(sys, qp.rot, a, jnp.cross(r_a, impulse)))
+    scale = 1.0 / jnp.maximum(count, 1.0)[:, None]
+    return dvel * scale, dang * scale

@@ -1,0 +1,103 @@
+"""Spring joints and their actuators: forces and torques on parent and child.
+
+Each `JointGroup` (all joints with the same DoF count) is one batch: gather
+the parent and child rows of the state, compute every joint at once, and
+scatter-add the results onto the bodies. Conventions (all world frame):
+a joint's frame is `rot_parent ⊗ frame` on the parent side and
+`rot_child ⊗ frame` on the child side; the joint angles are the x-y'-z''
+Euler angles of the child frame relative to the parent frame; positive
+torque about an axis turns the child positively about it.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+
+from gambol.physics.rigid.math import quat_conj, quat_mul, quat_to_euler, quat_to_matrix, rotate
+
+
+def _safe_unit(v, eps=1e-12):
+    n2 = jnp.sum(v * v, axis=-1, keepdims=True)
+    n = jnp.sqrt(jnp.where(n2 > eps, n2, 1.0))
+    return jnp.where(n2 > eps, v / n, 0.0)
+
+
+def joint_axes(frame_p, frame_c, dof: int):
+    """World axes of each DoF [J, dof, 3]: x of the parent frame, then the
+    line of nodes y' (the child's y for a universal joint), then z'' of the
+    child frame."""
+    mp, mc = quat_to_matrix(frame_p), quat_to_matrix(frame_c)
+    x_p = mp[..., :, 0]
+    if dof == 1:
+        return x_p[:, None]
+    y = mc[..., :, 1] if dof == 2 else _safe_unit(jnp.cross(mc[..., :, 2], x_p))
+    axes = [x_p, y] + ([mc[..., :, 2]] if dof == 3 else [])
+    return jnp.stack(axes, axis=1)
+
+
+def joint_state(group, qp):
+    """(angles [J, dof], velocities [J, dof], axes [J, dof, 3]) of a group."""
+    p, c = np.asarray(group.parent), np.asarray(group.child)
+    frame_p = quat_mul(qp.rot[p], group.frame)
+    frame_c = quat_mul(qp.rot[c], group.frame)
+    rel = quat_mul(quat_conj(frame_p), frame_c)
+    angles = quat_to_euler(rel)[:, :group.dof]
+    axes = joint_axes(frame_p, frame_c, group.dof)
+    speed = jnp.einsum("jk,jdk->jd", qp.ang[c] - qp.ang[p], axes)
+    return angles, speed, axes, frame_p, frame_c
+
+
+def group_forces(group, qp, action):
+    """Forces and torques of one joint group and its actuators.
+
+    Returns (force_p, torque_p, force_c, torque_c), each [J, 3], acting on the
+    parent and child bodies of each joint.
+    """
+    p, c = np.asarray(group.parent), np.asarray(group.child)
+    k, dof = group.stiffness[:, None], group.dof
+    # anchor spring: F = k (a_p - a_c) + d (v_ap - v_ac), +F on the child at a_c
+    r_p, r_c = rotate(group.parent_offset, qp.rot[p]), rotate(group.child_offset, qp.rot[c])
+    v_ap = qp.vel[p] + jnp.cross(qp.ang[p], r_p)
+    v_ac = qp.vel[c] + jnp.cross(qp.ang[c], r_c)
+    force = k * (qp.pos[p] + r_p - qp.pos[c] - r_c) + group.spring_damping[:, None] * (v_ap - v_ac)
+
+    angles, speed, axes, frame_p, frame_c = joint_state(group, qp)
+    mp, mc = quat_to_matrix(frame_p), quat_to_matrix(frame_c)
+    # axis alignment, torque on the parent (the child gets the opposite):
+    # hinge U = k (1 - x_p.x_c); universal U = k/2 (x_p.y_c)^2; ball: none
+    if dof == 1:
+        align_p = k * jnp.cross(mp[..., 0], mc[..., 0])
+    elif dof == 2:
+        dot = jnp.sum(mp[..., 0] * mc[..., 1], axis=-1, keepdims=True)
+        align_p = -k * dot * jnp.cross(mp[..., 0], mc[..., 1])
+    else:
+        align_p = jnp.zeros_like(force)
+
+    lo, hi = group.limits[..., 0], group.limits[..., 1]
+    # one-sided spring back inside [lo, hi]
+    about = group.limit_strength[:, None] * (jnp.clip(angles, lo, hi) - angles)
+    # actuators: torque, zero where it would push a DoF further past its limit
+    a = action[np.asarray(group.action_slots, np.int32).reshape(-1, dof)]
+    drive = a * group.torque_strength[:, None]
+    drive = jnp.where(((angles > hi) & (drive > 0)) | ((angles < lo) & (drive < 0)), 0.0, drive)
+    # angle servo: action in [-1, 1] -> target in [lo, hi]
+    target = lo + 0.5 * (jnp.clip(a, -1.0, 1.0) + 1.0) * (hi - lo)
+    drive = drive + group.angle_strength[:, None] * (target - angles)
+    torque_c = jnp.einsum("jd,jdk->jk", about + drive, axes)
+    # angular damping on the relative angular velocity
+    torque_c = torque_c + group.angular_damping[:, None] * (qp.ang[p] - qp.ang[c])
+    torque_c = torque_c - align_p
+    return (-force, jnp.cross(r_p, -force) - torque_c, force, jnp.cross(r_c, force) + torque_c)
+
+
+def joint_forces(sys, qp, action):
+    """Total force and torque on every body [B, 3] from all joints and actuators."""
+    force = jnp.zeros_like(qp.pos)
+    torque = jnp.zeros_like(qp.pos)
+    for group in sys.joints:            # at most three groups: 1, 2, 3 DoF
+        f_p, t_p, f_c, t_c = group_forces(group, qp, action)
+        p, c = np.asarray(group.parent), np.asarray(group.child)
+        force = force.at[p].add(f_p).at[c].add(f_c)
+        torque = torque.at[p].add(t_p).at[c].add(t_c)
+    return force, torque

@@ -1,0 +1,81 @@
+"""Quaternions and rotations for the rigid-body engine.
+
+Quaternions are `[..., 4]` arrays (w, x, y, z), unit length, acting on vectors
+as v' = q v q*. Rotation matrices have the body's axes as columns.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+
+def quat_mul(a, b):
+    """Hamilton product a ⊗ b. a, b: [..., 4]."""
+    aw, ax, ay, az = jnp.moveaxis(a, -1, 0)
+    bw, bx, by, bz = jnp.moveaxis(b, -1, 0)
+    return jnp.stack([aw * bw - ax * bx - ay * by - az * bz,
+                      aw * bx + ax * bw + ay * bz - az * by,
+                      aw * by - ax * bz + ay * bw + az * bx,
+                      aw * bz + ax * by - ay * bx + az * bw], axis=-1)
+
+
+def quat_conj(q):
+    return q * jnp.array([1.0, -1.0, -1.0, -1.0], q.dtype)
+
+
+def rotate(v, q):
+    """q v q* for v: [..., 3], q: [..., 4] (v' = v + 2w(u×v) + 2u×(u×v))."""
+    w, u = q[..., :1], q[..., 1:]
+    t = 2.0 * jnp.cross(u, v)
+    return v + w * t + jnp.cross(u, t)
+
+
+def inv_rotate(v, q):
+    """q* v q: a world vector expressed in the frame q."""
+    return rotate(v, quat_conj(q))
+
+
+def quat_to_matrix(q):
+    """[..., 4] -> [..., 3, 3] with the rotated x, y, z axes as columns."""
+    eye = jnp.eye(3, dtype=q.dtype)
+    return jnp.stack([rotate(jnp.broadcast_to(eye[i], q.shape[:-1] + (3,)), q) for i in range(3)],
+                     axis=-1)
+
+
+def axis_angle(axis, angle):
+    """Unit quaternion of a rotation by `angle` (rad) about unit `axis`."""
+    half = 0.5 * jnp.asarray(angle)[..., None]
+    return jnp.concatenate([jnp.cos(half), jnp.sin(half) * axis], axis=-1)
+
+
+def euler_to_quat(degrees):
+    """Intrinsic x-y'-z'' Tait-Bryan angles in degrees -> quaternion
+    (q = q_x ⊗ q_y ⊗ q_z)."""
+    a = jnp.deg2rad(jnp.asarray(degrees, jnp.float32 if not hasattr(degrees, "dtype") else None))
+    eye = jnp.eye(3, dtype=a.dtype)
+    qx, qy, qz = (axis_angle(eye[i], a[..., i]) for i in range(3))
+    return quat_mul(quat_mul(qx, qy), qz)
+
+
+def quat_to_euler(q):
+    """Inverse of `euler_to_quat` in radians: (x, y', z'') with y' in [-pi/2, pi/2]."""
+    w, x, y, z = jnp.moveaxis(q, -1, 0)
+    # R = Rx Ry Rz: R[0,2] = sin(b), R[1,2] = -sin(a)cos(b), R[2,2] = cos(a)cos(b),
+    # R[0,1] = -cos(b)sin(c), R[0,0] = cos(b)cos(c)
+    r02 = 2 * (x * z + w * y)
+    r12 = 2 * (y * z - w * x)
+    r22 = 1 - 2 * (x * x + y * y)
+    r01 = 2 * (x * y - w * z)
+    r00 = 1 - 2 * (y * y + z * z)
+    return jnp.stack([jnp.arctan2(-r12, r22), jnp.arcsin(jnp.clip(r02, -1.0, 1.0)),
+                      jnp.arctan2(-r01, r00)], axis=-1)
+
+
+def normalize(q, eps: float = 1e-12):
+    return q / jnp.sqrt(jnp.sum(q * q, axis=-1, keepdims=True) + eps)
+
+
+def integrate_rotation(q, omega, h):
+    """One step of dq/dt = ½ (0, ω) ⊗ q with ω in the world frame, renormalised."""
+    omega_q = jnp.concatenate([jnp.zeros_like(omega[..., :1]), omega], axis=-1)
+    return normalize(q + 0.5 * h * quat_mul(omega_q, q))
