@@ -7,13 +7,14 @@ afresh).
     qp = step(sys, qp, action)           # action: [sys.action_size]
 """
 
-from gambol.physics.rigid import math
+from gambol.physics.rigid import diagnostics, math
+from gambol.physics.rigid.joints import joint_angles
 from gambol.physics.rigid.qp import QP, default_qp
 from gambol.physics.rigid.spec import (Actuator, Body, Collider, Joint, SpecError, SystemSpec,
                                        load_spec, validate)
-from gambol.physics.rigid.step import StepInfo, step, step_with_info
+from gambol.physics.rigid.pipeline import StepInfo, step, step_with_info
 from gambol.physics.rigid.system import System, build_system, load_system
 
-__all__ = ["math", "QP", "default_qp", "Actuator", "Body", "Collider", "Joint", "SpecError",
+__all__ = ["diagnostics", "joint_angles", "math", "QP", "default_qp", "Actuator", "Body", "Collider", "Joint", "SpecError",
            "SystemSpec", "load_spec", "validate", "StepInfo", "step", "step_with_info", "System",
            "build_system", "load_system"]

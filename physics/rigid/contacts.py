@@ -11,7 +11,8 @@ relative velocity v of B's point w.r.t. A's, normal n (A to B), penetration d:
     j_t = min(|v_t| / (1/m_a + 1/m_b + kappa_t), mu j)     against v_t
 
 applied where d < 0, v.n < 0 and j > 0 (friction only above a speed
-threshold); each body averages the impulses of its active contacts.
+threshold); each body averages the impulses of its active contacts (a pair
+scales both of its impulses by the same factor, so momentum is conserved).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 from flax import struct
 
 from gambol.physics.rigid import geometry
-from gambol.physics.rigid.math import inv_rotate, quat_to_matrix, rotate
+from gambol.physics.rigid.math import inv_rotate, quat_to_matrix, rotate, scatter_add
 from gambol.physics.rigid.qp import collider_frames
 
 
@@ -122,12 +123,18 @@ def impulses(sys, qp, contacts: Contacts, h):
     j_t = jnp.minimum(speed_t / (inv_m + kappa(t)), mu * j)
     j_t = jnp.where(slipping, j_t, 0.0)
 
-    impulse = j[:, None] * n - j_t[:, None] * t          # on B; -impulse on A
-    count = jnp.zeros(qp.pos.shape[0], qp.pos.dtype)
-    count = count.at[a].add(active).at[b].add(active)
-    dvel = jnp.zeros_like(qp.vel).at[b].add(impulse * sys.inv_mass[b][:, None])
-    dvel = dvel.at[a].add(-impulse * sys.inv_mass[a][:, None])
-    dang = jnp.zeros_like(qp.ang).at[b].add(_inv_inertia_times(sys, qp.rot, b, jnp.cross(r_b, impulse)))
-    dang = dang.at[a].add(-_inv_inertia_times(sys, qp.rot, a, jnp.cross(r_a, impulse)))
-    scale = 1.0 / jnp.maximum(count, 1.0)[:, None]
-    return dvel * scale, dang * scale
+    # each body averages over its active contacts; a pair shares one factor so
+    # that its impulses stay equal and opposite (momentum is conserved)
+    moving = sys.inv_mass > 0
+    n_bodies = qp.pos.shape[0]
+    both = np.concatenate([a, b])
+    count = scatter_add(jnp.concatenate([active, active]).astype(qp.pos.dtype), both, n_bodies)
+    count = jnp.where(moving, count, 0.0)
+    share = 1.0 / jnp.maximum(jnp.maximum(count[a], count[b]), 1.0)
+    impulse = (j * share)[:, None] * n - (j_t * share)[:, None] * t     # on B; -impulse on A
+    dvel = jnp.concatenate([-impulse * sys.inv_mass[a][:, None], impulse * sys.inv_mass[b][:, None]])
+    dang = jnp.concatenate([-_inv_inertia_times(sys, qp.rot, a, jnp.cross(r_a, impulse)),
+                            _inv_inertia_times(sys, qp.rot, b, jnp.cross(r_b, impulse))])
+    delta = scatter_add(jnp.concatenate([dvel, dang], -1), both, n_bodies)
+    dvel, dang = delta[:, :3], delta[:, 3:]
+    return dvel, dang

@@ -14,7 +14,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from gambol.physics.rigid.math import quat_conj, quat_mul, quat_to_euler, quat_to_matrix, rotate
+from gambol.physics.rigid.math import (quat_conj, quat_mul, quat_to_euler, quat_to_matrix, rotate,
+                                      scatter_add)
 
 
 def _safe_unit(v, eps=1e-12):
@@ -60,7 +61,12 @@ def group_forces(group, qp, action):
     r_p, r_c = rotate(group.parent_offset, qp.rot[p]), rotate(group.child_offset, qp.rot[c])
     v_ap = qp.vel[p] + jnp.cross(qp.ang[p], r_p)
     v_ac = qp.vel[c] + jnp.cross(qp.ang[c], r_c)
-    force = k * (qp.pos[p] + r_p - qp.pos[c] - r_c) + group.spring_damping[:, None] * (v_ap - v_ac)
+    a_p, a_c = qp.pos[p] + r_p, qp.pos[c] + r_c
+    force = k * (a_p - a_c) + group.spring_damping[:, None] * (v_ap - v_ac)
+    # both ends act at the anchors' midpoint: the same torques for the spring
+    # (F ∥ a_p - a_c), and exact angular momentum balance for the damping too
+    mid = 0.5 * (a_p + a_c)
+    arm_p, arm_c = mid - qp.pos[p], mid - qp.pos[c]
 
     angles, speed, axes, frame_p, frame_c = joint_state(group, qp)
     mp, mc = quat_to_matrix(frame_p), quat_to_matrix(frame_c)
@@ -88,16 +94,33 @@ def group_forces(group, qp, action):
     # angular damping on the relative angular velocity
     torque_c = torque_c + group.angular_damping[:, None] * (qp.ang[p] - qp.ang[c])
     torque_c = torque_c - align_p
-    return (-force, jnp.cross(r_p, -force) - torque_c, force, jnp.cross(r_c, force) + torque_c)
+    return (-force, jnp.cross(arm_p, -force) - torque_c, force, jnp.cross(arm_c, force) + torque_c)
 
 
 def joint_forces(sys, qp, action):
     """Total force and torque on every body [B, 3] from all joints and actuators."""
-    force = jnp.zeros_like(qp.pos)
-    torque = jnp.zeros_like(qp.pos)
+    values, index = [], []
     for group in sys.joints:            # at most three groups: 1, 2, 3 DoF
         f_p, t_p, f_c, t_c = group_forces(group, qp, action)
-        p, c = np.asarray(group.parent), np.asarray(group.child)
-        force = force.at[p].add(f_p).at[c].add(f_c)
-        torque = torque.at[p].add(t_p).at[c].add(t_c)
-    return force, torque
+        values += [jnp.concatenate([f_p, t_p], -1), jnp.concatenate([f_c, t_c], -1)]
+        index += list(group.parent) + list(group.child)
+    if not values:
+        return jnp.zeros_like(qp.pos), jnp.zeros_like(qp.pos)
+    total = scatter_add(jnp.concatenate(values), index, qp.pos.shape[0])
+    return total[:, :3], total[:, 3:]
+
+
+def joint_angles(sys, qp):
+    """(angles, speeds), each [sys.action_size]: every joint DoF in action-slot
+    order (the joints' spec order), radians and radians per second."""
+    if not sys.joints:
+        z = jnp.zeros((0,), qp.pos.dtype)
+        return z, z
+    angles, speeds, slots = [], [], []
+    for group in sys.joints:
+        a, s, *_ = joint_state(group, qp)
+        angles.append(a.reshape(-1))
+        speeds.append(s.reshape(-1))
+        slots += [i for row in group.action_slots for i in row]
+    order = np.argsort(slots)
+    return jnp.concatenate(angles)[order], jnp.concatenate(speeds)[order]

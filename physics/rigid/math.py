@@ -7,6 +7,7 @@ as v' = q v q*. Rotation matrices have the body's axes as columns.
 from __future__ import annotations
 
 import jax.numpy as jnp
+import numpy as np
 
 
 def quat_mul(a, b):
@@ -37,9 +38,22 @@ def inv_rotate(v, q):
 
 def quat_to_matrix(q):
     """[..., 4] -> [..., 3, 3] with the rotated x, y, z axes as columns."""
-    eye = jnp.eye(3, dtype=q.dtype)
-    return jnp.stack([rotate(jnp.broadcast_to(eye[i], q.shape[:-1] + (3,)), q) for i in range(3)],
-                     axis=-1)
+    w, x, y, z = jnp.moveaxis(q, -1, 0)
+    xx, yy, zz, xy, xz, yz, wx, wy, wz = x * x, y * y, z * z, x * y, x * z, y * z, w * x, w * y, w * z
+    rows = [[1 - 2 * (yy + zz), 2 * (xy - wz), 2 * (xz + wy)],
+            [2 * (xy + wz), 1 - 2 * (xx + zz), 2 * (yz - wx)],
+            [2 * (xz - wy), 2 * (yz + wx), 1 - 2 * (xx + yy)]]
+    return jnp.stack([jnp.stack(r, axis=-1) for r in rows], axis=-2)
+
+
+def scatter_add(values, index, size: int):
+    """out[i] = sum of values[k] with index[k] == i, for a static `index`
+    ([K] ints): one matmul with a constant one-hot matrix, which XLA fuses and
+    batches far better on CPU than a scatter. values: [K, ...] -> [size, ...]."""
+    onehot = np.zeros((size, len(index)), np.float32)
+    onehot[np.asarray(index, np.int64), np.arange(len(index))] = 1.0
+    flat = values.reshape(values.shape[0], -1)
+    return (jnp.asarray(onehot, values.dtype) @ flat).reshape((size,) + values.shape[1:])
 
 
 def axis_angle(axis, angle):

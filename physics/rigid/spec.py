@@ -129,7 +129,9 @@ class SystemSpec:
     baumgarte_erp: fraction beta of penetration removed per substep.
     plane_friction_scale: friction multiplier against planes (2 in the Brax
         paper's engine, "helps grip"; 1 is plain Coulomb).
-    friction_threshold: no friction impulse below this tangential speed.
+    friction_threshold: no friction impulse at or below this tangential speed
+        (the Brax paper used 0.01, which lets a slow slide creep on forever).
+    collisions: False turns every contact off (free-floating diagnostics).
     collide_include: if non-empty, only these body pairs collide.
     collide_exclude: body pairs that never collide (joint parent/child pairs
         never collide either).
@@ -147,7 +149,8 @@ class SystemSpec:
     elasticity: float = 0.0
     baumgarte_erp: float = 0.1
     plane_friction_scale: float = 2.0
-    friction_threshold: float = 0.01
+    friction_threshold: float = 0.0
+    collisions: bool = True
     collide_include: tuple[tuple[str, str], ...] = ()
     collide_exclude: tuple[tuple[str, str], ...] = ()
 
@@ -278,6 +281,8 @@ def validate(spec: SystemSpec) -> None:
             _fail(where, "type", f"one of {ACTUATOR_TYPES}", a.type)
         _num(where, "strength", a.strength, 0.0)
         _num(where, "gear", a.gear)
+    if not isinstance(spec.collisions, bool):
+        _fail(top, "collisions", "true or false", spec.collisions)
     for f in ("collide_include", "collide_exclude"):
         for k, pair in enumerate(getattr(spec, f)):
             if not isinstance(pair, (tuple, list)) or len(pair) != 2:

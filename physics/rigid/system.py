@@ -145,6 +145,8 @@ def _pairs(spec: SystemSpec, colliders: list) -> tuple:
     exclude = {frozenset(p) for p in spec.collide_exclude}
     frozen = {b.name for b in spec.bodies if b.frozen}
     by_kind: dict = {k: ([], []) for k in PAIR_KINDS}
+    if not spec.collisions:
+        return ()
     for (i, (bi, ci)), (j, (bj, cj)) in itertools.combinations(enumerate(colliders), 2):
         names = frozenset((bi.name, bj.name))
         if (bi.name == bj.name or names in joined or names in exclude
