@@ -23,7 +23,7 @@ import numpy as np
 from flax import struct
 
 from gambol.physics.rigid import geometry
-from gambol.physics.rigid.math import inv_rotate, quat_to_matrix, rotate, scatter_add
+from gambol.physics.rigid.math import quat_to_matrix, rotate, scatter_add
 from gambol.physics.rigid.qp import collider_frames
 
 
@@ -87,10 +87,20 @@ def detect(sys, qp) -> Contacts:
                     tuple(on_plane))
 
 
-def _inv_inertia_times(sys, rot, body, v):
-    """I_world^{-1} v for bodies `body` (I_world^{-1} = R I_body^{-1} R^T)."""
-    q = rot[body]
-    return rotate(sys.inv_inertia[body] * inv_rotate(v, q), q)
+def world_inv_inertia(sys, rot):
+    """I_world^{-1} = R I_body^{-1} Rᵀ of every body [B, 3, 3] (zero when frozen)."""
+    m = quat_to_matrix(rot)
+    return jnp.einsum("bij,bj,bkj->bik", m, sys.inv_inertia, m)
+
+
+def _side(sys, qp, inv_inertia, body, point):
+    """Lever arm, point velocity, inverse mass and inverse inertia of the
+    bodies `body` at the contact points; all zero for frozen bodies."""
+    if all(sys.spec.bodies[i].frozen for i in body):      # static side (a plane)
+        z = jnp.zeros_like(point)
+        return z, z, jnp.zeros(point.shape[:-1], point.dtype), None
+    r = point - qp.pos[body]
+    return r, qp.vel[body] + jnp.cross(qp.ang[body], r), sys.inv_mass[body], inv_inertia[body]
 
 
 def impulses(sys, qp, contacts: Contacts, h):
@@ -100,15 +110,21 @@ def impulses(sys, qp, contacts: Contacts, h):
         return jnp.zeros_like(qp.vel), jnp.zeros_like(qp.ang)
     a, b = np.asarray(contacts.body_a), np.asarray(contacts.body_b)
     n, d, p = contacts.normal, contacts.dist, contacts.point
-    r_a, r_b = p - qp.pos[a], p - qp.pos[b]
-    v = (qp.vel[b] + jnp.cross(qp.ang[b], r_b)) - (qp.vel[a] + jnp.cross(qp.ang[a], r_a))
+    inv_inertia = world_inv_inertia(sys, qp.rot)
+    r_a, v_a, m_a, i_a = _side(sys, qp, inv_inertia, a, p)
+    r_b, v_b, m_b, i_b = _side(sys, qp, inv_inertia, b, p)
+    v = v_b - v_a
     v_n = jnp.sum(v * n, axis=-1)
-    inv_m = sys.inv_mass[a] + sys.inv_mass[b]
+    inv_m = m_a + m_b
+
+    def angular(i, r, direction):     # I⁻¹ (r × direction)
+        return jnp.sum(i * jnp.cross(r, direction)[:, None, :], -1)
 
     def kappa(direction):   # rotational part of the effective inverse mass along `direction`
-        ka = jnp.cross(_inv_inertia_times(sys, qp.rot, a, jnp.cross(r_a, direction)), r_a)
-        kb = jnp.cross(_inv_inertia_times(sys, qp.rot, b, jnp.cross(r_b, direction)), r_b)
-        return jnp.sum((ka + kb) * direction, axis=-1)
+        k = jnp.cross(angular(i_b, r_b, direction), r_b)
+        if i_a is not None:
+            k = k + jnp.cross(angular(i_a, r_a, direction), r_a)
+        return jnp.sum(k * direction, axis=-1)
 
     j = (-(1.0 + sys.elasticity) * v_n - sys.baumgarte_erp * d / h) / (inv_m + kappa(n))
     active = contacts.valid & (d < 0) & (v_n < 0) & (j > 0)
@@ -125,16 +141,17 @@ def impulses(sys, qp, contacts: Contacts, h):
 
     # each body averages over its active contacts; a pair shares one factor so
     # that its impulses stay equal and opposite (momentum is conserved)
-    moving = sys.inv_mass > 0
     n_bodies = qp.pos.shape[0]
-    both = np.concatenate([a, b])
-    count = scatter_add(jnp.concatenate([active, active]).astype(qp.pos.dtype), both, n_bodies)
-    count = jnp.where(moving, count, 0.0)
+    count = scatter_add(active.astype(p.dtype), b, n_bodies)
+    if i_a is not None:
+        count = count + scatter_add(active.astype(p.dtype), a, n_bodies)
+    count = jnp.where(sys.inv_mass > 0, count, 0.0)
     share = 1.0 / jnp.maximum(jnp.maximum(count[a], count[b]), 1.0)
     impulse = (j * share)[:, None] * n - (j_t * share)[:, None] * t     # on B; -impulse on A
-    dvel = jnp.concatenate([-impulse * sys.inv_mass[a][:, None], impulse * sys.inv_mass[b][:, None]])
-    dang = jnp.concatenate([-_inv_inertia_times(sys, qp.rot, a, jnp.cross(r_a, impulse)),
-                            _inv_inertia_times(sys, qp.rot, b, jnp.cross(r_b, impulse))])
-    delta = scatter_add(jnp.concatenate([dvel, dang], -1), both, n_bodies)
-    dvel, dang = delta[:, :3], delta[:, 3:]
-    return dvel, dang
+    delta = jnp.concatenate([impulse * m_b[:, None], jnp.sum(i_b * jnp.cross(r_b, impulse)[:, None, :], -1)], -1)
+    total = scatter_add(delta, b, n_bodies)
+    if i_a is not None:
+        delta_a = jnp.concatenate([-impulse * m_a[:, None],
+                                   -jnp.sum(i_a * jnp.cross(r_a, impulse)[:, None, :], -1)], -1)
+        total = total + scatter_add(delta_a, a, n_bodies)
+    return total[:, :3], total[:, 3:]
