@@ -301,7 +301,8 @@ def _capsule_in_box_params(halfsize, p0, p1):
     keeping the middle third on ties so a flat stretch yields its middle.  The contacts lie at
     the two ends of the stretch of segment over the face holding that deepest point (the
     segment clipped to the slabs of the two other axes), widened to include ``t*``; both at
-    ``t*`` when no part of the segment lies over that face.
+    ``t*`` when no part of the segment lies over that face.  Where ``t*`` is strictly deeper
+    than both ends (a segment through the box), it replaces the shallower end.
     """
     d = p1 - p0
     sdf = lambda t: _box_local(halfsize, p0 + t * d)[0]
@@ -329,9 +330,15 @@ def _capsule_in_box_params(halfsize, p0, p1):
     t_lo = jnp.maximum(0.0, jnp.max(jnp.where(face, -jnp.inf, enter)))
     t_hi = jnp.minimum(1.0, jnp.min(jnp.where(face, jnp.inf, leave)))
     over_face = t_lo <= t_hi
-    t_plus = jnp.where(over_face, jnp.maximum(t_hi, t_deep), t_deep)
-    t_minus = jnp.where(over_face, jnp.minimum(t_lo, t_deep), t_deep)
-    return t_plus, t_minus
+    t_hi = jnp.where(over_face, jnp.maximum(t_hi, t_deep), t_deep)
+    t_lo = jnp.where(over_face, jnp.minimum(t_lo, t_deep), t_deep)
+    # deep inside, the deepest point can lie between the stretch's ends: it replaces the shallower end
+    f_hi, f_lo, f_deep = sdf(t_hi), sdf(t_lo), sdf(t_deep)
+    deeper = f_deep < jnp.minimum(f_hi, f_lo) - 1e-6
+    keep = jnp.where(f_hi <= f_lo, t_hi, t_lo)
+    t_hi = jnp.where(deeper, jnp.maximum(keep, t_deep), t_hi)
+    t_lo = jnp.where(deeper, jnp.minimum(keep, t_deep), t_lo)
+    return t_hi, t_lo
 
 
 def box_capsule(center, rot, halfsize, cap_center, axis, half_length, radius) -> Contact:
@@ -344,8 +351,9 @@ def box_capsule(center, rot, halfsize, cap_center, axis, half_length, radius) ->
     over the box face that holds that point, widened to include it (both ends of a capsule
     lying on a large face, the two face edges for a capsule lying across a narrow box, the box
     edge and the inner end for an overhanging one); where no part of the segment lies over
-    that face (edge or corner contacts) both sit at the deepest point.  The contact toward
-    ``+axis`` comes first.  The segment parameters are chosen without gradient:
+    that face (edge or corner contacts) both sit at the deepest point; where the deepest point
+    is strictly deeper than both ends (a segment through the box) it replaces the shallower
+    one, so the deepest contact is always reported.  The contact toward ``+axis`` comes first.  The segment parameters are chosen without gradient:
     gradients treat each contact as a fixed material point of the capsule (exact for the
     deepest point's distance, by the envelope theorem).
     """
