@@ -334,23 +334,24 @@ def test_box_capsule_deepest_contact_matches_the_sampled_segment():
 
 
 def test_box_capsule_lying_on_a_face_across_a_beam_and_overhanging():
+    box_capsule = jax.jit(geo.box_capsule)
     x = np.array([1.0, 0.0, 0.0])
     rest = np.array([0.0, 0.0, 0.7])  # core 0.2 above the top face z = 0.5; radius 0.25
     # on a large face: both end spheres
-    c = geo.box_capsule(np.zeros(3), np.eye(3), np.array([2.0, 1.0, 0.5]), rest, x, 1.0, 0.25)
+    c = box_capsule(np.zeros(3), np.eye(3), np.array([2.0, 1.0, 0.5]), rest, x, 1.0, 0.25)
     np.testing.assert_allclose(c.dist, [-0.05, -0.05], atol=1e-5)
     np.testing.assert_allclose(c.point, [[1.0, 0.0, 0.475], [-1.0, 0.0, 0.475]], atol=1e-5)
     np.testing.assert_allclose(c.normal, [UP, UP], atol=1e-5)
     # across a narrow beam: at the beam's two edges, not at the (far) ends
-    c = geo.box_capsule(np.zeros(3), np.eye(3), np.array([0.1, 1.0, 0.5]), rest, x, 1.0, 0.25)
+    c = box_capsule(np.zeros(3), np.eye(3), np.array([0.1, 1.0, 0.5]), rest, x, 1.0, 0.25)
     np.testing.assert_allclose(c.dist, [-0.05, -0.05], atol=1e-5)
     np.testing.assert_allclose(c.point, [[0.1, 0.0, 0.475], [-0.1, 0.0, 0.475]], atol=1e-5)
     # overhanging the edge x = 0.5: at the box edge and at the inner end
-    c = geo.box_capsule(np.zeros(3), np.eye(3), np.array([0.5, 1.0, 0.5]), rest + 0.8 * x, x, 1.0, 0.25)
+    c = box_capsule(np.zeros(3), np.eye(3), np.array([0.5, 1.0, 0.5]), rest + 0.8 * x, x, 1.0, 0.25)
     np.testing.assert_allclose(c.point, [[0.5, 0.0, 0.475], [-0.2, 0.0, 0.475]], atol=1e-5)
     # standing on its end: the lower end sphere touches, the upper one is far
-    c = geo.box_capsule(np.zeros(3), np.eye(3), np.array([2.0, 1.0, 0.5]), np.array([0.3, 0.0, 1.7]),
-                        UP, 1.0, 0.25)
+    c = box_capsule(np.zeros(3), np.eye(3), np.array([2.0, 1.0, 0.5]), np.array([0.3, 0.0, 1.7]),
+                    UP, 1.0, 0.25)
     np.testing.assert_allclose(c.dist, [1.95, -0.05], atol=1e-5)
 
 
@@ -382,9 +383,12 @@ DEGENERATE = {
 def test_degenerate_configurations_give_finite_values_and_gradients(name):
     fn, args = DEGENERATE[name]
     args = tuple(jnp.asarray(a, jnp.float32) for a in args)
-    out, grads = jax.jit(jax.value_and_grad(lambda *a: jnp.sum(flat(fn(*a))),
-                                            argnums=tuple(range(len(args)))))(*args)
-    assert np.all(np.isfinite(flat(fn(*args))))
+    def total(*a):
+        out = flat(fn(*a))
+        return jnp.sum(out), out
+
+    (_, out), grads = jax.jit(jax.value_and_grad(total, argnums=tuple(range(len(args))), has_aux=True))(*args)
+    assert np.all(np.isfinite(out))
     assert all(np.all(np.isfinite(g)) for g in grads)
 
 
@@ -397,8 +401,9 @@ def test_vmap_of_a_batch_equals_single_calls_and_keeps_float32():
     hl, r = jnp.full(n, 0.6, jnp.float32), jnp.full(n, 0.2, jnp.float32)
     batch = jax.jit(jax.vmap(geo.box_capsule))(center, rot, half, cap, axis, hl, r)
     assert batch.dist.dtype == jnp.float32
+    single_call = jax.jit(geo.box_capsule)
     for i in range(n):
-        single = geo.box_capsule(center[i], rot[i], half[i], cap[i], axis[i], hl[i], r[i])
+        single = single_call(center[i], rot[i], half[i], cap[i], axis[i], hl[i], r[i])
         np.testing.assert_allclose(flat(single), flat(jax.tree.map(lambda a: a[i], batch)), atol=1e-5)
 
 
