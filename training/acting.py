@@ -196,6 +196,12 @@ def update_obs_stats(stats, obs, frozen: bool, axis_name: str | None = None):
                         is_leaf=is_stats)
 
 
+def device_key(key, axis_name: str | None):
+    """`key` made distinct per device of the named axis (itself when `axis_name`
+    is None), so replicated training states draw different noise on each device."""
+    return key if axis_name is None else jax.random.fold_in(key, jax.lax.axis_index(axis_name))
+
+
 def make_trainer_parts(environment: str | Env, config, batch_size: int, auto_reset: bool):
     """`(env, evaluate, (make_policy, init_fn, join))` for a trainer whose `config`
     has `episode_length`, `num_eval_envs`, `hidden` and `normalize_observations`:

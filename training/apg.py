@@ -134,6 +134,7 @@ def make_training_iteration(env: Env, make_policy, join, config: APGConfig, wind
 
     def window(state: TrainingState, _):
         key, window_key = jax.random.split(state.key)
+        window_key = acting.device_key(window_key, axis_name)
         start = jax.lax.stop_gradient(state.env_state)      # truncate the gradient here
         (loss, (env_state, obs)), params, opt_state = update(
             state.network_params, state.optimizer_state, state.obs_stats, start, window_key)

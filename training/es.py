@@ -143,7 +143,8 @@ def make_training_iteration(env: Env, make_policy, join, unravel, config: ESConf
         return jax.vmap(one)(thetas, jnp.concatenate([keys, keys]))
 
     def generation(state: TrainingState, _):
-        key, noise_key, episode_key = jax.random.split(state.key, 3)
+        key, member_keys = jax.random.split(state.key)
+        noise_key, episode_key = jax.random.split(acting.device_key(member_keys, axis_name))
         theta, _ = ravel_pytree(state.network_params)
         fitness_fn = functools.partial(population_fitness, state.obs_stats, episode_key)
         grad, fitness, observed = estimate_gradient(
