@@ -1,4 +1,6 @@
-"""Acting in an env with a policy, inside jit: one step, an unroll, an evaluation.
+"""Acting in an env with a policy, inside jit: one step, an unroll, an evaluation;
+and what every trainer sets itself up with: its config, batched env, policy
+network and the host loop around its jitted training iteration.
 
 A `Transition` holds what every trainer learns from. With an auto-resetting
 env, `next_obs` is the observation the step reached (`info["final_obs"]`),
@@ -148,14 +150,14 @@ def make_env(environment: str | Env, *, episode_length: int, batch_size: int,
         raise ValueError("environment: pass the env without AutoResetWrapper; "
                          "the trainer adds it where it needs one")
     env = environment
-    if not any(isinstance(e, EpisodeWrapper) for e in layers):
+    lengths = [e.episode_length for e in layers if isinstance(e, EpisodeWrapper)]
+    if not lengths:
         env = EpisodeWrapper(env, episode_length)
+    elif lengths[0] != episode_length:
+        raise ValueError(f"environment: its EpisodeWrapper has episode_length={lengths[0]}, "
+                         f"but the trainer's episode_length is {episode_length}")
     env = VmapWrapper(env, batch_size)
     return AutoResetWrapper(env) if auto_reset else env
-
-
-def is_stats(x) -> bool:
-    return isinstance(x, agents.RunningStats)
 
 
 def make_policy_network(env: Env, hidden: Sequence[int], kind: str = "tanh_normal",
@@ -193,7 +195,7 @@ def make_policy_network(env: Env, hidden: Sequence[int], kind: str = "tanh_norma
 def update_obs_stats(stats, obs, frozen: bool, axis_name: str | None = None):
     """`agents.update_stats` for one `RunningStats` or a dict of them keyed by team."""
     return jax.tree.map(lambda s, o: agents.update_stats(s, o, frozen, axis_name), stats, obs,
-                        is_leaf=is_stats)
+                        is_leaf=lambda x: isinstance(x, agents.RunningStats))
 
 
 def device_key(key, axis_name: str | None):
@@ -233,7 +235,8 @@ def training_loop(training_iteration: Callable, state, evaluate: Callable, param
     `progress_fn(num_steps, metrics)`. Returns `(state, last metrics)`.
     `training/sps` counts the first iteration's compilation too."""
     # a weakly typed leaf (a Python float in a reset) would retrace the jit after one iteration
-    state = jax.tree.map(lambda x: jnp.asarray(x, x.dtype), state)
+    state = jax.tree.map(lambda x: jnp.asarray(x, x.dtype) if getattr(x, "weak_type", False) else x,
+                         state)
     key, eval_key = jax.random.split(key)
     metrics = {k: float(v) for k, v in evaluate(params_of(state), eval_key).items()}
     if progress_fn is not None:

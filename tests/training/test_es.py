@@ -74,3 +74,5 @@ def test_bad_config_raises_naming_the_field():
         es.train("pendulum", 10, config=es.ESConfig(), noise_std=0.0)
     with pytest.raises(ValueError, match="expected an unbatched env"):
         es.train(gambol.envs.create("pendulum", batch_size=4), 10)
+    with pytest.raises(ValueError, match="episode_length=20, but the trainer's episode_length is 50"):
+        es.train(gambol.envs.EpisodeWrapper(gambol.envs.make("pendulum"), 20), 10, episode_length=50)
