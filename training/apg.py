@@ -23,6 +23,10 @@ sample `tanh(mean + std eps)` (`stochastic=True`). Multi-agent envs
 get one network per team shared over its agents; the loss averages each
 team's reward over agents and time, and then over teams.
 
+Envs with neighbour lists (flocks) report `training/overflow` = 1 when a
+list overflowed during an iteration (then rebuild the env with larger
+capacities, `FlockEnv.with_capacity`); nothing is grown automatically.
+
 Observation normalisation is off by default; when on, the statistics merge
 each window's observations after its gradient step and are constants inside
 the gradient.
@@ -141,12 +145,16 @@ def make_training_iteration(env: Env, make_policy, join, config: APGConfig, wind
         obs_stats = acting.update_obs_stats(state.obs_stats, obs,
                                             not config.normalize_observations, axis_name)
         new = TrainingState(params, opt_state, obs_stats, env_state, key, state.window + 1)
-        return new, {"training/loss": loss}
+        metrics = {"training/loss": loss}
+        if "overflow" in env_state.metrics:   # a neighbour list too small: the gradient is wrong
+            metrics["training/overflow"] = jnp.max(env_state.metrics["overflow"])
+        return new, metrics
 
     @jax.jit
     def training_iteration(state: TrainingState):
         state, metrics = jax.lax.scan(window, state, None, length=windows)
-        return state, {"training/loss": jnp.mean(metrics["training/loss"])}
+        return state, {k: jnp.max(v) if k == "training/overflow" else jnp.mean(v)
+                       for k, v in metrics.items()}
 
     return training_iteration
 
