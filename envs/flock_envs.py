@@ -198,8 +198,9 @@ class FlockEnv(Env):
         preds = fl.Agents(jax.random.uniform(k3, (self.num_predators, 2), maxval=L),
                           jax.random.uniform(k4, (self.num_predators,), maxval=2 * jnp.pi))
         nbrs = None if self.template is None else self.neighbor_fn.rebuild(boids.position, self.template)
-        s = FlockState(boids, preds, jnp.full((self.num_predators,), self.params.sprint_interval + 1.0),
-                       nbrs, k5)
+        since = jnp.full((self.num_predators,), self.params.sprint_interval + 1.0,
+                         boids.position.dtype)     # strongly typed, as step returns it
+        s = FlockState(boids, preds, since, nbrs, k5)
         metrics = self._metrics(s, jnp.zeros(()), jnp.zeros(()))
         obs = self._obs(s, metrics)
         return State(s, obs, self._zero_reward(), jnp.zeros(()), metrics=metrics)
