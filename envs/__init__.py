@@ -5,6 +5,8 @@
     state = jax.jit(env.step)(state, action)
 """
 
+import pathlib
+
 from gambol.envs import flocking
 from gambol.envs.base import Box, Env, State, Wrapper, check_action
 from gambol.envs import flock_envs
@@ -16,6 +18,8 @@ from gambol.envs.registry import create, make, register, registered
 from gambol.envs.tag import Tag, TagParams
 from gambol.envs.wrappers import (ActionRepeatWrapper, AutoResetWrapper, EpisodeWrapper,
                                   VmapWrapper, domain_randomize)
+
+ASSETS = pathlib.Path(__file__).parent / "assets"   # the shipped rigid-body specs (TOML)
 
 register("pendulum", Pendulum)
 register("point_reacher", PointReacher)
