@@ -17,14 +17,15 @@ is the observation the episode reached before the auto-reset (see
 
 Structure (the sections below follow it):
   1. config:    `SACConfig`, a frozen dataclass; `train(..., **overrides)` replaces fields.
-  2. state:     `TrainingState`, one pytree holding everything that changes.
-  3. losses:    the three losses above and one SGD step over a sampled batch.
-  4. acting:    one env step of the batch, inserted into the replay buffer.
-  5. train:     prefill the buffer with uniform random actions (one jitted scan), then
-                a host loop over ONE jitted `training_iteration(state) -> (state, metrics)`
-                (a scan of [env step, insert, `grad_updates_per_step` SGD steps]),
-                each followed by an evaluation on a separate, non-resetting batched env
-                and `progress_fn(env_steps, metrics)`.
+  2. state:     `TrainingState`, one pytree holding everything that changes;
+                `Parts`, the static networks and optimizers the functions close over.
+  3. losses:    the three losses above and `make_sgd_step`: one SGD step on a sampled batch.
+  4. iteration: `make_prefill`: uniform random actions fill the buffer (one scan);
+                `make_training_iteration(state) -> (state, metrics)`: a scan of
+                [env step, insert, `grad_updates_per_step` SGD steps].
+  5. train:     builds the envs and the state, jits prefill and the training iteration,
+                then loops on the host: iteration, evaluation of the deterministic policy
+                on a separate non-resetting batched env, `progress_fn(env_steps, metrics)`.
 
 Every parameter update goes through `training.gradients.gradient_update` and
 the observation statistics through `update_stats`, both given `axis_name`
@@ -172,6 +173,7 @@ class Parts:
     policy_optimizer: optax.GradientTransformation
     q_optimizer: optax.GradientTransformation
     alpha_optimizer: optax.GradientTransformation
+    make_policy: Callable         # make_policy((obs_stats, policy_params), deterministic)
 
     def normalize(self, stats, obs):
         return normalize(stats, obs) if self.config.normalize_observations else obs
@@ -186,13 +188,14 @@ class Parts:
 def make_parts(env: Env, config: SACConfig) -> Parts:
     """The networks and optimizers of `config` for the batched training `env`."""
     action_size = env.action_size
+    policy_net = policy_network(distributions.param_size(KIND, action_size), config.policy_hidden)
     return Parts(
-        env=env, config=config, action_size=action_size,
-        policy_net=policy_network(distributions.param_size(KIND, action_size), config.policy_hidden),
+        env=env, config=config, action_size=action_size, policy_net=policy_net,
         q_net=QNetwork(config.q_hidden, n_critics=2),
         policy_optimizer=optax.adam(config.learning_rate),
         q_optimizer=optax.adam(config.learning_rate),
-        alpha_optimizer=optax.adam(config.alpha_learning_rate))
+        alpha_optimizer=optax.adam(config.alpha_learning_rate),
+        make_policy=make_policy_factory(policy_net, KIND, config.normalize_observations))
 
 
 # -- 3. losses ------------------------------------------------------------------------
@@ -270,7 +273,7 @@ def make_sgd_step(parts: Parts, axis_name: str | None = None):
     return sgd_step
 
 
-# -- 4. acting ------------------------------------------------------------------------
+# -- 4. iteration ---------------------------------------------------------------------
 
 def make_env_step(parts: Parts, policy_fn: Callable, axis_name: str | None = None):
     """`env_step(state, key) -> (state, mean reward)`: the env batch takes one step
@@ -300,8 +303,41 @@ def _random_policy(parts: Parts):
     return lambda state: policy
 
 
-def _learned_policy(make_policy):
-    return lambda state: make_policy((state.obs_stats, state.policy_params))
+def make_prefill(parts: Parts, num_steps: int, axis_name: str | None = None):
+    """`prefill(state) -> state`: `num_steps` env steps of uniform random actions
+    into the buffer (one scan)."""
+    env_step = make_env_step(parts, _random_policy(parts), axis_name)
+
+    def prefill(state: TrainingState) -> TrainingState:
+        key, sub = jax.random.split(state.key)
+        state, _ = jax.lax.scan(env_step, state.replace(key=key), jax.random.split(sub, num_steps))
+        return state
+
+    return prefill
+
+
+def make_training_iteration(parts: Parts, num_steps: int, axis_name: str | None = None):
+    """`training_iteration(state) -> (state, metrics)`: a scan of `num_steps` x
+    [one env step with the stochastic policy, `grad_updates_per_step` SGD steps];
+    metrics are means over the iteration."""
+    policy_fn = lambda state: parts.make_policy((state.obs_stats, state.policy_params))  # noqa: E731
+    env_step = make_env_step(parts, policy_fn, axis_name)
+    sgd_step = make_sgd_step(parts, axis_name)
+
+    def one_env_step(state, key):
+        k_env, k_sgd = jax.random.split(key)
+        state, reward = env_step(state, k_env)
+        state, metrics = jax.lax.scan(
+            sgd_step, state, jax.random.split(k_sgd, parts.config.grad_updates_per_step))
+        return state, {**metrics, "reward": reward}
+
+    def training_iteration(state: TrainingState):
+        key, sub = jax.random.split(state.key)
+        state, metrics = jax.lax.scan(one_env_step, state.replace(key=key),
+                                      jax.random.split(sub, num_steps))
+        return state, {f"training/{k}": jnp.mean(v) for k, v in metrics.items()}
+
+    return training_iteration
 
 
 # -- 5. train -------------------------------------------------------------------------
@@ -349,7 +385,9 @@ def _make_envs(environment, config: SACConfig) -> tuple[Env, Env]:
     return train_env, eval_env
 
 
-def _init_state(parts: Parts, capacity: int, key) -> TrainingState:
+def init_state(parts: Parts, capacity: int, key) -> TrainingState:
+    """Fresh networks, optimizers and statistics, an empty buffer of `capacity`
+    transitions and a reset env batch."""
     k_policy, k_q, k_env, k_train = jax.random.split(key, 4)
     env_state = jax.jit(parts.env.reset)(k_env)
     obs_size = env_state.obs.shape[-1]
@@ -373,6 +411,12 @@ def train(environment, num_timesteps: int, *, config: SACConfig = SACConfig(), s
           progress_fn: Callable[[int, dict], None] | None = None, **overrides):
     """Train SAC on `environment` (a registered name or a single-agent Env) for
     about `num_timesteps` env transitions (the random prefill included).
+
+    A name is built with `envs.create` (num_envs members with auto-reset for
+    training, num_eval_envs without for evaluation). An unbatched Env is wrapped
+    the same way, with an `EpisodeWrapper(episode_length)` if it has none; a
+    batched Env must have num_envs members and serves both (auto-reset added
+    for training, removed for evaluation). Actions are in [-1, 1].
 
     Keyword overrides replace fields of `config` (see `SACConfig`).
     `progress_fn(env_steps, metrics)` is called on the host after the first
@@ -400,38 +444,11 @@ def train(environment, num_timesteps: int, *, config: SACConfig = SACConfig(), s
                          f"got {capacity}")
 
     parts = make_parts(train_env, config)
-    make_policy = make_policy_factory(parts.policy_net, KIND, config.normalize_observations)
-
     key, eval_key = jax.random.split(jax.random.PRNGKey(seed))
-    state = _init_state(parts, capacity, key)
-
-    prefill_step = make_env_step(parts, _random_policy(parts))
-    env_step = make_env_step(parts, _learned_policy(make_policy))
-    sgd_step = make_sgd_step(parts)
-
-    @jax.jit
-    def prefill(state: TrainingState) -> TrainingState:
-        key, sub = jax.random.split(state.key)
-        state, _ = jax.lax.scan(prefill_step, state.replace(key=key),
-                                jax.random.split(sub, prefill_steps))
-        return state
-
-    @jax.jit
-    def training_iteration(state: TrainingState):
-        """`steps_per_iteration` x [one env step, grad_updates_per_step SGD steps]."""
-        def one_env_step(state, key):
-            k_env, k_sgd = jax.random.split(key)
-            state, reward = env_step(state, k_env)
-            state, metrics = jax.lax.scan(
-                sgd_step, state, jax.random.split(k_sgd, config.grad_updates_per_step))
-            return state, {**metrics, "reward": reward}
-
-        key, sub = jax.random.split(state.key)
-        state, metrics = jax.lax.scan(one_env_step, state.replace(key=key),
-                                      jax.random.split(sub, steps_per_iteration))
-        return state, {f"training/{k}": jnp.mean(v) for k, v in metrics.items()}
-
-    evaluate = make_evaluator(eval_env, make_policy, config.episode_length)
+    state = init_state(parts, capacity, key)
+    prefill = jax.jit(make_prefill(parts, prefill_steps))
+    training_iteration = jax.jit(make_training_iteration(parts, steps_per_iteration))
+    evaluate = make_evaluator(eval_env, parts.make_policy, config.episode_length)
 
     def evaluation(state, index):
         params = (state.obs_stats, state.policy_params)
@@ -455,4 +472,4 @@ def train(environment, num_timesteps: int, *, config: SACConfig = SACConfig(), s
                    "training/sps": (i + 1) * steps_per_iteration * config.num_envs / train_time}
         if progress_fn is not None:
             progress_fn(int(state.env_steps), metrics)
-    return make_policy, (state.obs_stats, state.policy_params), metrics
+    return parts.make_policy, (state.obs_stats, state.policy_params), metrics

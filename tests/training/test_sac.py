@@ -94,3 +94,15 @@ def test_environment_errors_name_the_problem():
         sac.train(3, 10_000, **SMALL)
     with pytest.raises(ValueError, match=r"num_timesteps: expected more than the 512 prefill"):
         sac.train("pendulum", 512, **SMALL)
+
+
+def test_an_env_instance_is_batched_for_training_and_evaluation():
+    config = sac.SACConfig(**SMALL)
+    train_env, eval_env = sac._make_envs(envs.Pendulum(), config)
+    assert isinstance(train_env, envs.AutoResetWrapper) and train_env.batch_size == 8
+    assert not isinstance(eval_env, envs.AutoResetWrapper) and eval_env.batch_size == 16
+    assert isinstance(eval_env.env, envs.EpisodeWrapper) and eval_env.env.episode_length == 200
+    # an already batched, auto-resetting env is used as it is; evaluation drops the auto-reset
+    batched = envs.create("pendulum", episode_length=50, batch_size=8)
+    train_env, eval_env = sac._make_envs(batched, config)
+    assert eval_env is batched.env and train_env.env is batched.env
