@@ -147,6 +147,7 @@ def make_config(config: SACConfig, **overrides) -> SACConfig:
 
 @struct.dataclass
 class TrainingState:
+    """Everything a SAC run changes; saving it (and `Parts`' config) resumes the run."""
     policy_params: Any
     policy_opt_state: Any
     q_params: Any
@@ -201,7 +202,8 @@ def make_parts(env: Env, config: SACConfig) -> Parts:
 # -- 3. losses ------------------------------------------------------------------------
 
 def alpha_loss(parts: Parts, log_alpha, policy_params, obs, key):
-    """L_alpha = E[-alpha (log pi(a|s) - H_target)] with H_target = -action_size."""
+    """L_alpha = E[-alpha (log pi(a|s) + H_target)] with H_target = -action_size:
+    alpha grows while the entropy E[-log pi] is below H_target and shrinks above it."""
     _, log_prob = parts.sample_action(policy_params, obs, key)
     target_entropy = -float(parts.action_size)
     return -jnp.mean(jnp.exp(log_alpha) * jax.lax.stop_gradient(log_prob + target_entropy))
