@@ -1,0 +1,415 @@
+"""Proximal policy optimisation (Schulman et al. 2017), on device, single- and multi-agent.
+
+    make_policy, params, metrics = ppo.train("pendulum", 1_000_000, num_envs=64)
+
+Table of contents:
+  PPOConfig            the options, one frozen dataclass (keyword overrides in `train`)
+  environments         a name, a bare env or a batched auto-resetting env -> train + eval envs
+  networks             one policy and one value network per learned team
+  TrainingState        everything that changes while training, one pytree
+  loss                 clipped surrogate + value loss - entropy bonus (paper eq. 7, 9)
+  training_iteration   ONE jitted function: a scan of (rollout, GAE, epochs of minibatches)
+  train                build -> init -> host loop of training_iteration + evaluation
+
+Multi-agent envs (obs, actions and rewards keyed by team, each with a leading
+agent axis) learn one policy and one value network per team in the env's
+action spec, shared by all of that team's agents: every agent is a sample with
+its own reward stream and advantages, and the env's `done`/`truncation` apply
+to all its agents. A single-agent env is handled as one team named `agent`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import struct
+
+import gambol.envs
+from gambol.agents import distributions
+from gambol.agents.networks import ValueNetwork, policy_network
+from gambol.agents.normalization import init_stats, normalize, update_stats
+from gambol.agents.policy import make_policy_factory, team_policy
+from gambol.envs.base import Env, State
+from gambol.envs.wrappers import (ActionRepeatWrapper, AutoResetWrapper, EpisodeWrapper,
+                                  VmapWrapper)
+from gambol.training.acting import make_evaluator, unroll
+from gambol.training.gae import gae
+from gambol.training.gradients import gradient_update
+
+SINGLE = "agent"    # the team name a single-agent env is handled under
+KIND = "tanh_normal"
+
+
+# -- PPOConfig -----------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class PPOConfig:
+    """PPO's options. One update collects `num_envs * unroll_length` agent steps,
+    then runs `update_epochs` passes over them in `num_minibatches` shuffled minibatches."""
+    num_envs: int = 64
+    episode_length: int = 200           # agent steps per episode (names and bare envs)
+    action_repeat: int = 1              # physics steps per agent step (names and bare envs)
+    unroll_length: int = 16
+    num_minibatches: int = 4
+    update_epochs: int = 4
+    learning_rate: float = 3e-4
+    discount: float = 0.99
+    gae_lambda: float = 0.95
+    clip_eps: float = 0.2
+    value_coef: float = 0.5
+    entropy_coef: float = 1e-3
+    reward_scaling: float = 1.0
+    normalize_observations: bool = True
+    normalize_advantages: bool = True
+    max_grad_norm: float = 0.5
+    policy_hidden: tuple[int, ...] = (64, 64)
+    value_hidden: tuple[int, ...] = (64, 64)
+    num_evals: int = 5                  # evaluations, the untrained policy's included
+    num_eval_envs: int = 16
+
+    def __post_init__(self):
+        for name in ("num_envs", "episode_length", "action_repeat", "unroll_length",
+                     "num_minibatches", "update_epochs", "num_evals", "num_eval_envs"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"PPOConfig.{name}: expected a positive int, got {value!r}")
+        samples = self.num_envs * self.unroll_length
+        if samples % self.num_minibatches:
+            raise ValueError(f"PPOConfig.num_minibatches: must divide num_envs * unroll_length = "
+                             f"{samples}, got {self.num_minibatches}")
+        for name in ("learning_rate", "clip_eps", "max_grad_norm", "reward_scaling"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"PPOConfig.{name}: expected > 0, got {getattr(self, name)!r}")
+        for name in ("discount", "gae_lambda"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"PPOConfig.{name}: expected a value in [0, 1], got {getattr(self, name)!r}")
+        object.__setattr__(self, "policy_hidden", tuple(self.policy_hidden))
+        object.__setattr__(self, "value_hidden", tuple(self.value_hidden))
+
+
+def make_config(config: PPOConfig | None = None, **overrides) -> PPOConfig:
+    """`config` (default PPOConfig()) with keyword `overrides`; an unknown keyword raises."""
+    config = PPOConfig() if config is None else config
+    valid = [f.name for f in dataclasses.fields(PPOConfig)]
+    unknown = sorted(set(overrides) - set(valid))
+    if unknown:
+        raise TypeError(f"ppo.train: unknown keyword(s) {unknown}; valid options are {valid}")
+    return dataclasses.replace(config, **overrides)
+
+
+# -- environments ------------------------------------------------------------------------
+
+def _chain(env: Env) -> list[Env]:
+    """`env` and every env it wraps, outermost first."""
+    out = [env]
+    while hasattr(out[-1], "env") and isinstance(out[-1].env, Env):
+        out.append(out[-1].env)
+    return out
+
+
+def _find(env: Env, kind: type):
+    return next((e for e in _chain(env) if isinstance(e, kind)), None)
+
+
+def make_envs(environment, config: PPOConfig, env_kwargs: dict | None = None):
+    """(train_env, eval_env, eval_episode_length, action_repeat).
+
+    train_env: batched (`num_envs`) and auto-resetting; eval_env: batched
+    (`num_eval_envs`), not resetting, so a finished episode absorbs.
+    """
+    env_kwargs = dict(env_kwargs or {})
+    if isinstance(environment, str):
+        common = dict(episode_length=config.episode_length, action_repeat=config.action_repeat,
+                      **env_kwargs)
+        return (gambol.envs.create(environment, batch_size=config.num_envs, **common),
+                gambol.envs.create(environment, batch_size=config.num_eval_envs, auto_reset=False, **common),
+                config.episode_length, config.action_repeat)
+    if not isinstance(environment, Env):
+        raise TypeError(f"environment: expected a registered name or a gambol Env, "
+                        f"got {type(environment).__name__}")
+    if env_kwargs:
+        raise ValueError(f"env_kwargs: only used with a registered env name, got {sorted(env_kwargs)}")
+    if environment.batch_size is None:           # a bare (or episode-wrapped) single env
+        member = environment
+        if _find(member, ActionRepeatWrapper) is None and config.action_repeat != 1:
+            member = ActionRepeatWrapper(member, config.action_repeat)
+        if _find(member, EpisodeWrapper) is None:
+            member = EpisodeWrapper(member, config.episode_length)
+        train_env = AutoResetWrapper(VmapWrapper(member, config.num_envs))
+    else:                                        # already batched: used as it is
+        if environment.batch_size != config.num_envs:
+            raise ValueError(f"environment: batch size {environment.batch_size} differs from "
+                             f"num_envs={config.num_envs}")
+        if _find(environment, AutoResetWrapper) is None:
+            raise ValueError("environment: a batched env must auto-reset for training "
+                             "(create it with auto_reset=True or wrap it in AutoResetWrapper)")
+        vmapped = _find(environment, VmapWrapper)
+        if vmapped is None or _find(vmapped.env, EpisodeWrapper) is None:
+            raise ValueError("environment: a batched env needs an EpisodeWrapper inside its "
+                             "VmapWrapper (gambol.envs.create(..., episode_length=...))")
+        train_env, member = environment, vmapped.env
+    episode = _find(member, EpisodeWrapper)
+    repeat = _find(member, ActionRepeatWrapper)
+    return (train_env, VmapWrapper(member, config.num_eval_envs), episode.episode_length,
+            1 if repeat is None else repeat.repeat)
+
+
+def teams_of(env: Env) -> tuple[str, ...]:
+    """The learned teams: the keys of a multi-agent env's action spec, or (SINGLE,)."""
+    return tuple(env.action_spec) if env.is_multi_agent else (SINGLE,)
+
+
+def _size(env: Env, attribute: str, team: str) -> int:
+    size = getattr(env, attribute)
+    return size[team] if env.is_multi_agent else size
+
+
+# -- networks --------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class PPONetworks:
+    """Per team: a policy network (obs -> tanh-normal parameters) and a value network."""
+    teams: tuple[str, ...]
+    multi_agent: bool
+    policy: dict
+    value: dict
+    normalize_obs: bool
+
+    def per_team(self, tree) -> dict:
+        """An env-shaped pytree (obs, reward, extras) as `{team: ...}`."""
+        return tree if self.multi_agent else {SINGLE: tree}
+
+    def make_policy(self) -> Callable:
+        """`make_policy(params, deterministic=False)`, params as `policy_params` gives them."""
+        factories = {t: make_policy_factory(self.policy[t], KIND, self.normalize_obs) for t in self.teams}
+        return team_policy(factories) if self.multi_agent else factories[SINGLE]
+
+
+def make_networks(env: Env, config: PPOConfig) -> PPONetworks:
+    teams = teams_of(env)
+    return PPONetworks(
+        teams, env.is_multi_agent,
+        {t: policy_network(distributions.param_size(KIND, _size(env, "action_size", t)),
+                           config.policy_hidden) for t in teams},
+        {t: ValueNetwork(config.value_hidden) for t in teams},
+        config.normalize_observations)
+
+
+# -- TrainingState ---------------------------------------------------------------------------
+
+@struct.dataclass
+class TrainingState:
+    """Everything a training iteration changes. `params = {"policy": {team: ...},
+    "value": {team: ...}}`; `obs_stats = {team: RunningStats}`."""
+    params: Any
+    opt_state: Any
+    obs_stats: Any
+    env_state: State
+    key: jax.Array
+    env_steps: jax.Array     # [] int32, physics steps taken by the training env
+
+
+def policy_params(networks: PPONetworks, state: TrainingState):
+    """What `make_policy` takes: `(stats, policy_params)`, or per team for multi-agent envs."""
+    per_team = {t: (state.obs_stats[t], state.params["policy"][t]) for t in networks.teams}
+    return per_team if networks.multi_agent else per_team[SINGLE]
+
+
+def init_state(env: Env, networks: PPONetworks, optimizer, key) -> TrainingState:
+    key, env_key, *net_keys = jax.random.split(key, 2 + 2 * len(networks.teams))
+    params = {"policy": {}, "value": {}}
+    stats = {}
+    for i, t in enumerate(networks.teams):
+        obs = jnp.zeros((1, _size(env, "observation_size", t)))
+        params["policy"][t] = networks.policy[t].init(net_keys[2 * i], obs)
+        params["value"][t] = networks.value[t].init(net_keys[2 * i + 1], obs)
+        stats[t] = init_stats(obs.shape[-1])
+    return TrainingState(params, optimizer.init(params), stats, env.reset(env_key), key,
+                         jnp.zeros((), jnp.int32))
+
+
+# -- loss --------------------------------------------------------------------------------------
+
+@struct.dataclass
+class TeamBatch:
+    """One team's samples; leading axes `[samples]` (then `[agents]` for multi-agent)."""
+    obs: jax.Array          # [..., obs_size], normalised
+    raw_action: jax.Array   # [..., action_size] pre-tanh
+    log_prob: jax.Array     # [...] of the acting policy
+    advantage: jax.Array    # [...]
+    target: jax.Array       # [...] value target
+
+
+def make_loss(networks: PPONetworks, config: PPOConfig):
+    """`loss(params, batch: {team: TeamBatch}, key) -> (loss, metrics)`, summed over teams."""
+    def team_loss(policy_params, value_params, t, b: TeamBatch, key):
+        dist_params = networks.policy[t].apply(policy_params, b.obs)
+        dist = distributions.from_params(KIND, dist_params)
+        log_ratio = distributions.log_prob_pre_tanh(dist, b.raw_action) - b.log_prob
+        ratio = jnp.exp(log_ratio)
+        advantage = b.advantage
+        if config.normalize_advantages:
+            advantage = (advantage - jnp.mean(advantage)) / (jnp.std(advantage) + 1e-8)
+        # clipped surrogate, L^CLIP (paper eq. 7)
+        clipped = jnp.clip(ratio, 1 - config.clip_eps, 1 + config.clip_eps)
+        policy_loss = -jnp.mean(jnp.minimum(ratio * advantage, clipped * advantage))
+        value = networks.value[t].apply(value_params, b.obs)
+        value_loss = 0.5 * jnp.mean(jnp.square(value - b.target))
+        entropy = jnp.mean(distributions.entropy(KIND, dist_params, key))
+        loss = policy_loss + config.value_coef * value_loss - config.entropy_coef * entropy   # eq. 9
+        return loss, {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy,
+                      "approx_kl": jnp.mean((ratio - 1) - log_ratio),
+                      "clip_fraction": jnp.mean(jnp.abs(ratio - 1) > config.clip_eps)}
+
+    def loss(params, batch, key):
+        keys = jax.random.split(key, len(networks.teams))
+        parts = [team_loss(params["policy"][t], params["value"][t], t, batch[t], k)
+                 for t, k in zip(networks.teams, keys)]
+        total = sum(p[0] for p in parts)
+        metrics = jax.tree.map(lambda *xs: sum(xs), *[p[1] for p in parts])
+        return total, metrics
+
+    return loss
+
+
+# -- training_iteration ------------------------------------------------------------------------
+
+def make_optimizer(config: PPOConfig) -> optax.GradientTransformation:
+    return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(config.learning_rate))
+
+
+def make_training_iteration(env: Env, networks: PPONetworks, config: PPOConfig, optimizer,
+                            updates_per_iteration: int, action_repeat: int = 1,
+                            axis_name: str | None = None):
+    """`training_iteration(state) -> (state, metrics)`: `updates_per_iteration` times
+    (rollout, observation statistics, GAE, epochs of shuffled minibatches), jitted.
+    With `axis_name`, gradients and statistics are averaged over that device axis."""
+    make_policy = networks.make_policy()
+    update = gradient_update(make_loss(networks, config), optimizer, axis_name, has_aux=True)
+    num_samples = config.num_envs * config.unroll_length
+
+    def normalized(stats, obs):
+        return normalize(stats, obs) if config.normalize_observations else obs
+
+    def team_batch(t, params, stats, transitions) -> TeamBatch:
+        obs = normalized(stats, networks.per_team(transitions.obs)[t])            # [T, B, ...]
+        next_obs = normalized(stats, networks.per_team(transitions.next_obs)[t])
+        value_fn = lambda o: networks.value[t].apply(params["value"][t], o)      # noqa: E731
+        reward = config.reward_scaling * networks.per_team(transitions.reward)[t]
+        advantage, target = gae(reward, value_fn(obs), value_fn(next_obs), transitions.discount,
+                                transitions.truncation, config.gae_lambda, config.discount)
+        extras = networks.per_team(transitions.extras)[t]
+        return TeamBatch(obs, extras["raw_action"], extras["log_prob"], advantage, target)
+
+    def minibatch_step(carry, minibatch):
+        params, opt_state, key = carry
+        key, loss_key = jax.random.split(key)
+        (_, metrics), params, opt_state = update(params, opt_state, minibatch, loss_key)
+        return (params, opt_state, key), metrics
+
+    def epoch(carry, _):
+        params, opt_state, key, batch = carry
+        key, perm_key, mb_key = jax.random.split(key, 3)
+        order = jax.random.permutation(perm_key, num_samples)
+        shuffled = jax.tree.map(
+            lambda x: jnp.reshape(x[order], (config.num_minibatches, -1) + x.shape[1:]), batch)
+        (params, opt_state, _), metrics = jax.lax.scan(minibatch_step, (params, opt_state, mb_key), shuffled)
+        return (params, opt_state, key, batch), metrics
+
+    def update_step(state: TrainingState, _):
+        key, rollout_key, epoch_key = jax.random.split(state.key, 3)
+        # rollout with the current stochastic policy
+        policy = make_policy(policy_params(networks, state))
+        env_state, transitions = unroll(env, state.env_state, policy, rollout_key, config.unroll_length)
+        # observation statistics, from this rollout
+        stats = {t: update_stats(state.obs_stats[t], networks.per_team(transitions.obs)[t],
+                                 frozen=not config.normalize_observations, axis_name=axis_name)
+                 for t in networks.teams}
+        # advantages and value targets, then flatten time and batch into samples
+        batch = {t: team_batch(t, state.params, stats[t], transitions) for t in networks.teams}
+        batch = jax.tree.map(lambda x: jnp.reshape(x, (num_samples,) + x.shape[2:]), batch)
+        # epochs of shuffled minibatches
+        (params, opt_state, _, _), metrics = jax.lax.scan(
+            epoch, (state.params, state.opt_state, epoch_key, batch), None, length=config.update_epochs)
+        metrics = jax.tree.map(jnp.mean, metrics)
+        rewards = networks.per_team(transitions.reward)
+        for t in networks.teams:
+            suffix = "" if t == SINGLE else f"/{t}"
+            metrics[f"mean_reward{suffix}"] = jnp.mean(rewards[t])
+        steps = state.env_steps + num_samples * action_repeat
+        return TrainingState(params, opt_state, stats, env_state, key, steps), metrics
+
+    @jax.jit
+    def training_iteration(state: TrainingState):
+        state, metrics = jax.lax.scan(update_step, state, None, length=updates_per_iteration)
+        return state, {f"training/{k}": jnp.mean(v) for k, v in metrics.items()}
+
+    return training_iteration
+
+
+# -- train -------------------------------------------------------------------------------------
+
+def train(environment, num_timesteps: int, *, config: PPOConfig | None = None,
+          env_kwargs: dict | None = None, seed: int = 0, progress_fn: Callable | None = None,
+          **overrides):
+    """Train PPO for at least `num_timesteps` env steps.
+
+    Args:
+      environment: a registered env name (built with `env_kwargs`), a bare gambol
+        Env (wrapped here), or a batched auto-resetting Env of `num_envs` members.
+      num_timesteps: physics steps of the training env, in total.
+      config: a `PPOConfig`; keyword `overrides` replace its fields.
+      progress_fn: `progress_fn(num_steps, metrics)` after each evaluation
+        (the first at step 0, for the untrained policy).
+
+    Returns:
+      (make_policy, params, metrics): `make_policy(params, deterministic)` gives the
+      policy; metrics holds the last evaluation (`eval/episode_reward`, per team
+      for multi-agent envs) and the last iteration's training losses.
+    """
+    config = make_config(config, **overrides)
+    if not isinstance(num_timesteps, (int, np.integer)) or num_timesteps < 1:
+        raise ValueError(f"num_timesteps: expected a positive int, got {num_timesteps!r}")
+    # build
+    env, eval_env, eval_length, action_repeat = make_envs(environment, config, env_kwargs)
+    networks = make_networks(env, config)
+    optimizer = make_optimizer(config)
+    make_policy = networks.make_policy()
+    steps_per_update = config.num_envs * config.unroll_length * action_repeat
+    num_iterations = max(config.num_evals - 1, 1)
+    updates_per_iteration = max(1, -(-num_timesteps // (steps_per_update * num_iterations)))
+    training_iteration = make_training_iteration(env, networks, config, optimizer,
+                                                 updates_per_iteration, action_repeat)
+    evaluate = make_evaluator(eval_env, make_policy, eval_length)
+    # init
+    key, eval_key = jax.random.split(jax.random.PRNGKey(seed))
+    state = jax.jit(lambda key: init_state(env, networks, optimizer, key))(key)
+
+    def evaluation(state, training_metrics, seconds):
+        nonlocal eval_key
+        eval_key, key = jax.random.split(eval_key)
+        metrics = {k: float(v) for k, v in evaluate(policy_params(networks, state), key).items()}
+        metrics.update({k: float(v) for k, v in training_metrics.items()})
+        if seconds is not None:
+            metrics["training/sps"] = updates_per_iteration * steps_per_update / seconds
+        if progress_fn is not None:
+            progress_fn(int(state.env_steps), metrics)
+        return metrics
+
+    # host loop: one jitted iteration, then an evaluation
+    metrics = evaluation(state, {}, None) if config.num_evals > 1 else {}
+    start = time.perf_counter()
+    compiled_iteration = training_iteration.lower(state).compile()   # so sps leaves compilation out
+    compile_seconds = time.perf_counter() - start
+    for _ in range(num_iterations):
+        start = time.perf_counter()
+        state, training_metrics = compiled_iteration(state)
+        jax.block_until_ready(state)
+        metrics = evaluation(state, training_metrics, time.perf_counter() - start)
+    return make_policy, policy_params(networks, state), {**metrics, "training/compile_seconds": compile_seconds}
