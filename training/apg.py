@@ -159,6 +159,14 @@ def make_training_iteration(env: Env, make_policy, join, config: APGConfig, wind
     return training_iteration
 
 
+def policy_spec(environment: str | Env, config: APGConfig | None = None,
+                env_kwargs: dict | None = None):
+    """`(make_policy, abstract params)` of the policy `train` returns for these
+    settings: the params as `jax.ShapeDtypeStruct`s, to restore a saved policy into."""
+    config = config or APGConfig()
+    return setup.policy_spec(environment, config, config.num_envs, True, env_kwargs)
+
+
 def train(environment: str | Env, num_timesteps: int, *, config: APGConfig | None = None,
           env_kwargs: dict | None = None, seed: int = 0,
           progress_fn: Callable[[int, dict], None] | None = None, checkpoint_dir: str | None = None,

@@ -176,6 +176,14 @@ def _optimizer(config: ESConfig) -> optax.GradientTransformation:
     return adam
 
 
+def policy_spec(environment: str | Env, config: ESConfig | None = None,
+                env_kwargs: dict | None = None):
+    """`(make_policy, abstract params)` of the policy `train` returns for these
+    settings: the params as `jax.ShapeDtypeStruct`s, to restore a saved policy into."""
+    config = config or ESConfig()
+    return setup.policy_spec(environment, config, config.episodes_per_member, False, env_kwargs)
+
+
 def train(environment: str | Env, num_timesteps: int, *, config: ESConfig | None = None,
           env_kwargs: dict | None = None, seed: int = 0,
           progress_fn: Callable[[int, dict], None] | None = None, checkpoint_dir: str | None = None,

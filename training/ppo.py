@@ -287,6 +287,17 @@ def make_training_iteration(env: Env, networks: PPONetworks, config: PPOConfig, 
 
 # -- train -------------------------------------------------------------------------------------
 
+def policy_spec(environment, config: PPOConfig | None = None, env_kwargs: dict | None = None):
+    """`(make_policy, abstract params)` of the policy `train` returns for these
+    settings: the params as `jax.ShapeDtypeStruct`s, to restore a saved policy into."""
+    config = config or PPOConfig()
+    env, _ = make_envs(environment, config, env_kwargs)
+    networks = make_networks(env, config)
+    state = jax.eval_shape(lambda key: init_state(env, networks, make_optimizer(config), key),
+                           jax.random.PRNGKey(0))
+    return networks.make_policy(), policy_params(networks, state)
+
+
 def train(environment, num_timesteps: int, *, config: PPOConfig | None = None,
           env_kwargs: dict | None = None, seed: int = 0, progress_fn: Callable | None = None,
           checkpoint_dir: str | None = None, checkpoint_every: int = 1, resume: bool = False,

@@ -367,6 +367,18 @@ def init_state(parts: Parts, capacity: int, key) -> TrainingState:
         env_state=env_state, key=k_train, env_steps=zero, grad_steps=zero)
 
 
+def policy_spec(environment, config: SACConfig | None = None, env_kwargs: dict | None = None):
+    """`(make_policy, abstract params)` of the policy `train` returns for these
+    settings: the params as `jax.ShapeDtypeStruct`s, to restore a saved policy into."""
+    config = config or SACConfig()
+    parts = make_parts(make_envs(environment, config, env_kwargs)[0], config)
+    obs_size = parts.env.observation_size
+    params = jax.eval_shape(lambda key: (init_stats(obs_size),
+                                         parts.policy_net.init(key, jnp.zeros((1, obs_size)))),
+                            jax.random.PRNGKey(0))
+    return parts.make_policy, params
+
+
 def train(environment, num_timesteps: int, *, config: SACConfig | None = None,
           env_kwargs: dict | None = None, seed: int = 0,
           progress_fn: Callable[[int, dict], None] | None = None, checkpoint_dir: str | None = None,

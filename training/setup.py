@@ -213,6 +213,15 @@ def make_trainer_parts(environment: str | Env, config, batch_size: int, auto_res
     return env, make_evaluator(eval_env, policy_parts[0], config.episode_length), policy_parts
 
 
+def policy_spec(environment: str | Env, config, batch_size: int, auto_reset: bool,
+                env_kwargs: dict | None = None):
+    """`(make_policy, abstract params)` of `make_trainer_parts`' policy network."""
+    env, _ = config_envs(environment, config, batch_size, auto_reset, env_kwargs)
+    make_policy, init_fn, join = make_policy_network(
+        env, config.hidden, normalize_observations=config.normalize_observations)
+    return make_policy, join(*jax.eval_shape(init_fn, jax.random.PRNGKey(0)))
+
+
 # -- the host loop ---------------------------------------------------------------------------
 
 def split_budget(num_timesteps: int, steps_per_update: int, num_evals: int) -> tuple[int, int]:
