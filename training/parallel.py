@@ -24,6 +24,16 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 AXIS = "batch"
 
 
+def initialize(coordinator_address: str, num_processes: int, process_id: int) -> None:
+    """Join a multi-process run (`jax.distributed.initialize`) before any other jax
+    call. CPU processes exchange collectives through gloo (the default from jax
+    0.5 on, set here for older versions); GPUs use NCCL as usual."""
+    if "jax_cpu_collectives_implementation" in jax.config.values:
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(coordinator_address, num_processes=num_processes,
+                               process_id=process_id)
+
+
 def make_mesh(num_devices: int | None = None, batch_size: int | None = None,
               batch_field: str = "num_envs") -> Mesh:
     """A one-axis mesh over the first `num_devices` of `jax.devices()` (all by
