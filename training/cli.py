@@ -19,15 +19,15 @@ import ast
 import dataclasses
 import json
 import os
-import shutil
 import sys
 import time
 from typing import Sequence
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 
-from gambol.training import apg, checkpoint, es, ppo, sac, setup
+from gambol.training import apg, checkpoint, es, parallel, ppo, sac, setup
 from gambol.training.acting import make_evaluator
 
 TRAINERS = {"ppo": (ppo, ppo.PPOConfig), "sac": (sac, sac.SACConfig), "es": (es, es.ESConfig),
@@ -67,6 +67,11 @@ def _parser() -> argparse.ArgumentParser:
                        help="a keyword of the env's factory (repeatable)")
     train.add_argument("--checkpoint-every", type=int, default=1, help="iterations between checkpoints")
     train.add_argument("--no-render", action="store_true", help="skip the rollout GIF")
+    cluster = train.add_argument_group("multi-process (one command per process, same arguments)")
+    cluster.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                         help="process 0's address; starts jax.distributed")
+    cluster.add_argument("--num-processes", type=int, default=1)
+    cluster.add_argument("--process-id", type=int, default=0)
     for name, text in (("eval", "evaluate a run's saved policy"), ("render", "render a run's policy")):
         command = commands.add_parser(name, help=text)
         command.add_argument("--run", required=True, help="the run folder")
@@ -222,6 +227,9 @@ def render_gif(run: Run, make_policy, params, gif_path: str, seed: int = 0) -> b
 # -- commands -------------------------------------------------------------------------------
 
 def train(args) -> dict:
+    if args.coordinator is not None:
+        parallel.initialize(args.coordinator, args.num_processes, args.process_id)
+    lead = jax.process_index() == 0        # writes the run's files; every process checkpoints
     run = Run(args.out, args.env, args.algo, args.seed, parse_settings(args.set),
               parse_settings(args.env_set, "--env-set"))
     os.makedirs(run.folder, exist_ok=True)
@@ -232,18 +240,26 @@ def train(args) -> dict:
         saved = Run.load(run.folder)
         if checkpoint.to_json(saved) != checkpoint.to_json(run):
             raise SystemExit(f"--resume: {run.folder} was trained with {saved}, not these arguments")
-    run.save()
+    if jax.process_count() > 1:       # every process has read the folder before it changes
+        multihost_utils.sync_global_devices("gambol train: folder checked")
     module, _ = TRAINERS[run.algo]
-    progress = Progress(args.timesteps, run.path("metrics.jsonl"))
+    progress = Progress(args.timesteps, run.path("metrics.jsonl")) if lead else None
+    if lead:
+        run.save()
     try:
         make_policy, params, metrics = module.train(
             run.env, args.timesteps, env_kwargs=run.env_kwargs, seed=run.seed, progress_fn=progress,
             checkpoint_dir=run.path("checkpoints"), checkpoint_every=args.checkpoint_every,
             resume=args.resume, **run.settings)
     finally:
-        progress.close()
-    shutil.rmtree(run.path("policy"), ignore_errors=True)     # a resumed run's earlier policy
-    checkpoint.save(run.path("policy"), 0, params, {"env": run.env, "algo": run.algo}, keep=1)
+        if lead:
+            progress.close()
+    # a resumed run replaces the policy saved before: a new step, the last one kept
+    previous = checkpoint.latest_step(run.path("policy")) or 0
+    checkpoint.save(run.path("policy"), previous + 1, params, {"env": run.env, "algo": run.algo},
+                    keep=1)
+    if not lead:
+        return metrics
     plot_rewards(run.path("metrics.jsonl"), run.path("reward_curve.png"))
     print(f"{run.folder}: eval/episode_reward {_reward(metrics):.3f}; policy in {run.path('policy')}")
     if not args.no_render and render_gif(run, make_policy, params, run.path("rollout.gif"), run.seed):

@@ -37,7 +37,7 @@ from flax import struct
 from jax.flatten_util import ravel_pytree
 
 from gambol.envs.base import Env
-from gambol.training import acting, setup
+from gambol.training import acting, parallel, setup
 from gambol.training.gradients import pmean
 
 
@@ -127,13 +127,17 @@ def _member_fitness(episode_returns) -> jax.Array:
 # -- training -------------------------------------------------------------------------------
 
 def make_training_iteration(env: Env, make_policy, join, unravel, config: ESConfig,
-                            generations: int, axis_name: str | None = None):
+                            generations: int, axis_name: str | None = None,
+                            population_sharding: jax.sharding.Sharding | None = None):
     """A jitted `training_iteration(state) -> (state, metrics)`: `generations`
-    ES generations in a `lax.scan`. `env` is batched with `episodes_per_member`."""
+    ES generations in a `lax.scan`. `env` is batched with `episodes_per_member`.
+    With `population_sharding` the members' episodes are split over its devices."""
     optimizer = _optimizer(config)
     half = config.population_size // 2
 
     def population_fitness(obs_stats, key, thetas):
+        if population_sharding is not None:
+            thetas = jax.lax.with_sharding_constraint(thetas, population_sharding)
         def one(theta, key):
             policy = make_policy(join(obs_stats, unravel(theta)), deterministic=True)
             ret, obs = acting.episode_return(env, policy, key, config.episode_length, return_obs=True)
@@ -197,7 +201,7 @@ def train(environment: str | Env, num_timesteps: int, *, config: ESConfig | None
     keywords in `overrides` replace fields of `config` (an `ESConfig`);
     `progress_fn(num_steps, metrics)` is called after the initial evaluation and
     after every iteration; `checkpoint_dir`, `checkpoint_every`, `resume` and
-    `num_devices` are `setup.RunOptions`. Returns `(make_policy, params, metrics)`:
+    `num_devices` (splitting the population) are `setup.RunOptions`. Returns `(make_policy, params, metrics)`:
     `make_policy(params, deterministic=True)` is the trained policy, `metrics`
     the last ones reported.
     """
@@ -219,7 +223,9 @@ def train(environment: str | Env, num_timesteps: int, *, config: ESConfig | None
                             * config.episode_length)
     iterations, generations = setup.split_budget(num_timesteps, steps_per_generation,
                                                  config.num_evals)
-    training_iteration = make_training_iteration(env, make_policy, join, unravel, config, generations)
+    mesh = parallel.make_mesh(num_devices, config.population_size, "population_size")
+    training_iteration = make_training_iteration(env, make_policy, join, unravel, config, generations,
+                                                 population_sharding=parallel.batch_sharded(mesh))
 
     # -- host loop: one jitted iteration, then an evaluation
     def params_of(state):
@@ -229,5 +235,6 @@ def train(environment: str | Env, num_timesteps: int, *, config: ESConfig | None
         training_iteration, state, evaluate=evaluate, params_of=params_of,
         num_steps=lambda state: int(state.generation) * steps_per_generation,
         iterations=iterations, key=eval_key, progress_fn=progress_fn, options=options,
-        metadata={"trainer": "es", "config": config, "seed": seed, "generations": generations})
+        metadata={"trainer": "es", "config": config, "seed": seed, "generations": generations},
+        mesh=mesh)
     return make_policy, params_of(state), metrics

@@ -269,7 +269,7 @@ def training_loop(training_iteration: Callable, state, *, evaluate: Callable, pa
                   num_steps: Callable, iterations: int, key,
                   progress_fn: Callable[[int, dict], None] | None = None,
                   options: RunOptions = RunOptions(), metadata: dict | None = None,
-                  batch_size: int | None = None, batch_field: str = "num_envs"):
+                  batch_size: int | None = None, batch_field: str = "num_envs", mesh=None):
     """The host side of a trainer: an evaluation, then `iterations` times one jitted
     `training_iteration(state) -> (state, metrics)`, a checkpoint (`options`) and
     an evaluation of `params_of(state)`, each reported to
@@ -282,10 +282,12 @@ def training_loop(training_iteration: Callable, state, *, evaluate: Callable, pa
     the run ends where an uninterrupted one would. `metadata` (JSON-able: the
     config, say) is saved with each checkpoint and must match on resume.
     The env state (`state.env_state`, leaves `[batch_size, ...]`) is split over
-    `options.num_devices` devices, everything else is replicated (see `parallel`).
+    `options.num_devices` devices (or `mesh`'s), everything else is replicated
+    (see `parallel`).
     """
     metadata = checkpoint.to_json({**(metadata or {}), "iterations": iterations})
-    mesh = parallel.make_mesh(options.num_devices, batch_size, batch_field)
+    if mesh is None:
+        mesh = parallel.make_mesh(options.num_devices, batch_size, batch_field)
     state = parallel.place(_strongly_typed(state), mesh)
     shardings = jax.tree.map(lambda x: x.sharding, state)
     step_fn = jax.jit(training_iteration, in_shardings=(shardings,),

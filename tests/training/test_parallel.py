@@ -16,7 +16,7 @@ SCRIPT = textwrap.dedent("""
     import json
     import jax
     import numpy as np
-    from gambol.training import apg, parallel, ppo
+    from gambol.training import apg, es, parallel, ppo
 
     def max_diff(a, b):
         return max(float(np.max(np.abs(np.asarray(x) - np.asarray(y))))
@@ -33,6 +33,9 @@ SCRIPT = textwrap.dedent("""
                      num_eval_envs=2)
     params = [apg.train("pendulum", 64, seed=0, num_devices=n, **apg_small)[1] for n in (1, 2)]
     out["apg_diff"] = max_diff(*params)
+    es_small = dict(population_size=4, episode_length=10, hidden=(8,), num_evals=1, num_eval_envs=2)
+    params = [es.train("pendulum", 80, seed=0, num_devices=n, **es_small)[1] for n in (1, 2)]
+    out["es_diff"] = max_diff(*params)
     # the env state is split along its batch axis, the rest replicated
     state = parallel.place(apg.TrainingState(np.zeros(3), (), (), {"obs": np.arange(8.0)},
                                              np.zeros(2), 0), parallel.make_mesh(2, 8))
@@ -57,11 +60,12 @@ def two_devices():
     return json.loads(lines[-1][len("RESULT "):])
 
 
-def test_two_devices_train_ppo_and_apg_to_the_one_device_parameters(two_devices):
+def test_two_devices_train_ppo_apg_and_es_to_the_one_device_parameters(two_devices):
     assert two_devices["devices"] == 2
     # the same global program: only the order of float additions differs
     assert two_devices["ppo_diff"] < 1e-5
     assert two_devices["apg_diff"] < 1e-5
+    assert two_devices["es_diff"] < 1e-5
     assert two_devices["ppo_params_devices"] == [2]     # parameters live on both devices
 
 
