@@ -69,14 +69,17 @@ class Contact:
 # input checks (trace time) and guarded vector helpers
 
 
+_SHAPES = {"rot": (3, 3), "radius": (), "r": (), "r1": (), "r2": (), "half_length": (), "hl1": (), "hl2": ()}
+"""Expected shape of each scalar or matrix argument; every other argument is a [3] vector."""
+
+
 def _checked(fn: str, **named) -> list[Array]:
-    """``jnp.asarray`` each input, raising a ValueError naming ``fn`` and the field on a bad shape."""
-    shapes = {"rot": (3, 3), "radius": (), "r": (), "r1": (), "r2": (), "half_length": (),
-              "hl1": (), "hl2": ()}
+    """``jnp.asarray`` each input (integers become the default float), raising an error that
+    names ``fn`` and the field on a bad shape or dtype."""
     out = []
     for name, value in named.items():
         x = jnp.asarray(value)
-        expected = shapes.get(name, (3,))
+        expected = _SHAPES.get(name, (3,))
         if x.shape != expected:
             raise ValueError(f"{fn}: {name} must have shape {expected}, got {x.shape}")
         if jnp.issubdtype(x.dtype, jnp.integer):
@@ -115,20 +118,17 @@ def _single(dist: Array, normal: Array, point: Array) -> Contact:
 # closest points
 
 
-def _segment_param(a0: Array, a1: Array, p: Array) -> Array:
-    """Parameter ``t in [0, 1]`` of the point of segment ``a0 a1`` nearest ``p`` (0 if degenerate)."""
-    d = a1 - a0
-    dd = dot(d, d)
-    ok = dd > TINY**2
-    return jnp.where(ok, jnp.clip(dot(p - a0, d) / jnp.where(ok, dd, 1.0), 0.0, 1.0), 0.0)
-
-
 def closest_point_on_segment(a0: Array, a1: Array, p: Array) -> Array:
     """The point of segment ``a0 a1`` nearest ``p``: ``a0 + clip((p - a0).d / d.d, 0, 1) d``.
 
     a0, a1, p: [3]; returns [3].  A zero-length segment returns ``a0``.
     """
-    return a0 + _segment_param(a0, a1, p) * (a1 - a0)
+    a0, a1, p = _checked("closest_point_on_segment", a0=a0, a1=a1, p=p)
+    d = a1 - a0
+    dd = dot(d, d)
+    ok = dd > TINY**2
+    t = jnp.where(ok, jnp.clip(dot(p - a0, d) / jnp.where(ok, dd, 1.0), 0.0, 1.0), 0.0)
+    return a0 + t * d
 
 
 def closest_segment_points(a0: Array, a1: Array, b0: Array, b1: Array) -> tuple[Array, Array]:
@@ -142,6 +142,7 @@ def closest_segment_points(a0: Array, a1: Array, b0: Array, b1: Array) -> tuple[
     resting along another is touched at the middle of the shared stretch.  Zero-length
     segments reduce to point-segment queries.
     """
+    a0, a1, b0, b1 = _checked("closest_segment_points", a0=a0, a1=a1, b0=b0, b1=b1)
     d1, d2, r = a1 - a0, b1 - b0, a0 - b0
     a, e, b, c, f = dot(d1, d1), dot(d2, d2), dot(d1, d2), dot(d1, r), dot(d2, r)
     a_ok, e_ok = a > TINY**2, e > TINY**2
