@@ -33,6 +33,8 @@ Run (from the repository root):
 Output (stdout): one JSON line per measurement, then one summary JSON line (medians, ratios, the
 1.5x-brax-0.0.16 target, machine). A table goes to stderr. The machine is a shared 2-core VM:
 single figures are noisy (+-30% or worse under load); compare ratios of one run.
+Run time: the full peer run took 58 min at a load average of 10-16 (each brax 0.14.2 process spends
+30-100 s compiling; positional/generalized/mjx most); --quick takes 1-2 min.
 """
 import argparse
 import importlib.util
