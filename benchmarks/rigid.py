@@ -90,13 +90,13 @@ def measure_gambol(batch, steps, repeats=3, spec=None):
     return dict(lib='gambol', batch=batch,
                 skipped='no ant spec: no ant*.toml in the repository; pass --gambol-spec PATH')
   system = rigid.load_system(spec)
-  action_size = getattr(system, 'action_size', None) or getattr(system, 'num_actuators')
+  action_size = system.action_size
   info, _ = time_env_scan(lambda key: rigid.default_qp(system),
                           lambda qp, action: rigid.step(system, qp, action),
                           int(action_size), batch, steps, repeats)
   substeps = getattr(system, 'substeps', None)
-  info.update(lib='gambol', backend='rigid', what='physics', spec=spec, action_size=int(action_size),
-              substeps=substeps, dt=getattr(system, 'dt', None))
+  info.update(lib='gambol', backend='rigid', what='physics', action_size=int(action_size),
+              substeps=substeps, dt=float(system.dt), spec=str(spec))
   if substeps:
     info['physics_substeps_per_s'] = info['env_steps_per_s'] * int(substeps)
   return info
