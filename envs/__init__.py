@@ -11,6 +11,7 @@ from gambol.envs import flock_envs
 from gambol.envs.flock_envs import FlockEnv
 from gambol.envs.ant import Ant
 from gambol.envs.fetch import Fetch
+from gambol.envs.grasp import Grasp
 from gambol.envs.halfcheetah import Halfcheetah
 from gambol.envs.humanoid import Humanoid
 from gambol.envs.recovery import grow_neighbor_lists, rollout
@@ -32,6 +33,7 @@ register("ant", Ant)
 register("halfcheetah", Halfcheetah)
 register("fetch", Fetch)
 register("humanoid", Humanoid)
+register("grasp", Grasp)
 
 
 def _register_with_gymnasium():

@@ -24,16 +24,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from gambol.envs.rigid_env import RigidEnv, contact_flags, local_frame, unit
+from gambol.envs.rigid_env import RigidEnv, contact_flags, local_frame, random_target, unit
 from gambol.physics.rigid.math import rotate
-
-
-def random_target(rng, radius, spread, height):
-    """A point at distance radius + spread U and angle 2π U around the origin; z = height(U)."""
-    k1, k2, k3 = jax.random.split(rng, 3)
-    dist = radius + spread * jax.random.uniform(k1)
-    angle = 2 * jnp.pi * jax.random.uniform(k2)
-    return jnp.stack([dist * jnp.cos(angle), dist * jnp.sin(angle), height(k3)])
 
 
 class Fetch(RigidEnv):
@@ -51,8 +43,7 @@ class Fetch(RigidEnv):
         self.target = self.sys.body_index("Target")
 
     def _spawn(self, rng, qp, where=True):
-        target = random_target(rng, self.target_radius, self.target_distance,
-                               lambda _: jnp.ones(()))
+        target = random_target(rng, self.target_radius, self.target_distance, 1.0, 1.0)
         pos = jnp.where(where, target.astype(qp.pos.dtype), qp.pos[self.target])
         return qp.replace(pos=qp.pos.at[self.target].set(pos))
 

@@ -53,11 +53,22 @@ def unit(v, eps=1e-6):
     return norm[..., 0], v / (eps + norm)
 
 
+def random_target(rng, radius, spread, z_low, z_high):
+    """A point [3] at horizontal distance radius + spread U and angle 2π U from the
+    origin, at height z_low + (z_high - z_low) U (independent uniforms U)."""
+    k1, k2, k3 = jax.random.split(rng, 3)
+    dist = radius + spread * jax.random.uniform(k1)
+    angle = 2 * jnp.pi * jax.random.uniform(k2)
+    z = z_low + (z_high - z_low) * jax.random.uniform(k3)
+    return jnp.stack([dist * jnp.cos(angle), dist * jnp.sin(angle), z])
+
+
 class RigidEnv(Env):
     asset: str = ""
     observation_size_: int = 0
     reward_terms: tuple[str, ...] = ()
     extra_metrics: tuple[str, ...] = ()
+    extra_actions: int = 0
     velocity_noise: float = 0.1
 
     def __init__(self, system: System | None = None):
@@ -66,7 +77,7 @@ class RigidEnv(Env):
             raise TypeError(f"{type(self).__name__}: system expected a gambol.physics.rigid.System, "
                             f"got {type(self.params).__name__}")
         self.observation_spec = Box((self.observation_size_,))
-        self.action_spec = Box((self.params.action_size,), low=-1.0, high=1.0)
+        self.action_spec = Box((self.params.action_size + self.extra_actions,), low=-1.0, high=1.0)
 
     @property
     def sys(self) -> System:
