@@ -7,10 +7,13 @@ randomisation vary masses, friction, stiffness, dt... without a rebuild.
 `pipeline_state` is the `QP` of every body. Each reward term is a metric, and the
 terms listed in `reward_terms` sum to the reward.
 
-Subclasses set `asset`, `version`, `observation_size_`, `reward_terms` and
-implement `observe(qp, contact, info) -> obs` and `_step`; `initial_qp(rng)` and
-`initial_info(rng, qp)` may be overridden (the default start is `default_qp`
-with a small velocity perturbation, see `perturbed_qp`).
+Subclasses set `asset`, `version`, `observation_size_`, `reward_terms` (and
+`extra_metrics`, `extra_actions` for actions the scene has no joint for) and
+implement `observe(qp, contact, info) -> obs` and `_step`, which calls
+`physics` (one `step_with_info`, whose summed contact velocity changes the
+observations read) and `finish`. Hooks: `initial_qp(rng) -> (qp, contact or
+None)` (default: `default_qp` with a small velocity perturbation, see
+`perturbed_qp`) and `initial_info(rng, qp) -> (qp, info)` (targets, env keys).
 """
 
 from __future__ import annotations
