@@ -37,7 +37,8 @@ from gambol.envs.render import figure, to_rgb
 
 BACKGROUND = "#eef1f5"
 GRID_COLOR = "#9aa3ad"
-PALETTE = ("#e07a2e", "#3a7dc9", "#4aa35a", "#c94a4a", "#8a63c2", "#c9a23a", "#3aa8a8", "#c2638f")
+PALETTE = ("#e07a2e", "#3a7dc9", "#4aa35a", "#c94a4a", "#8a63c2", "#c9a23a", "#3aa8a8", "#c2638f",
+           "#6b8e23", "#2f4f8f")                   # body i gets PALETTE[i % 10]
 FROZEN_COLOR = "#8c8c8c"
 AMBIENT, DIFFUSE = 0.45, 0.55     # Lambert shading: ambient + diffuse * max(0, n . light)
 GRID_LINES = 8                    # floor lines drawn on each side of the camera target
