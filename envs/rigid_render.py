@@ -29,6 +29,7 @@ import html
 import json
 import math
 import pathlib
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -131,7 +132,21 @@ def _nice_spacing(radius: float) -> float:
     return min((m * power for m in (1, 2, 5, 10)), key=lambda s: abs(math.log(s / target)))
 
 
+_SCENES: dict = {}   # id(sys) -> (weak reference to sys, its _Scene): Env.render draws often
+
+
 def _scene(sys) -> _Scene:
+    cached = _SCENES.get(id(sys))
+    if cached is not None and cached[0]() is sys:
+        return cached[1]
+    if len(_SCENES) >= 8:
+        _SCENES.clear()
+    scene = _build_scene(sys)
+    _SCENES[id(sys)] = (weakref.ref(sys), scene)
+    return scene
+
+
+def _build_scene(sys) -> _Scene:
     from gambol.physics.rigid.qp import default_qp
 
     c_pos = np.asarray(sys.collider_position, np.float64)
@@ -586,6 +601,7 @@ document.getElementById("speed").addEventListener("change", (e) => { speed = +e.
 document.getElementById("follow").addEventListener("change", (e) => { follow = e.target.checked; draw(); });
 document.getElementById("reset").addEventListener("click", () => { cam = Object.assign({}, D.camera); draw(); });
 document.addEventListener("keydown", (e) => {
+  if (e.target.closest("input, select, button")) return;       // the control handles its own keys
   if (e.key === " ") { setPlaying(!playing); e.preventDefault(); }
   if (e.key === "ArrowRight" || e.key === "ArrowLeft") {
     setPlaying(false); setFrame(frame + (e.key === "ArrowRight" ? 1 : -1)); elapsed = D.times[frame];

@@ -130,13 +130,18 @@ def test_render_frame_draws_a_sphere_at_its_projected_size():
     # the camera looks at the moving bodies' mean: the ball is centred ...
     ys, xs = np.nonzero(ball)
     np.testing.assert_allclose([xs.mean(), ys.mean()], [size / 2 - 0.5] * 2, atol=1.0)
-    # ... and its silhouette is a disc of radius focal * r / sqrt(d^2 - r^2)
+    # ... and its silhouette is a disc of radius focal * r / sqrt(d^2 - r^2) (the mesh is an
+    # inscribed polygon and antialiased edge pixels do not count, so it comes out a bit smaller)
     focal = (size / 2) / math.tan(math.radians(fov) / 2)
     expected = focal * radius / math.sqrt(distance ** 2 - radius ** 2)
-    assert abs(ball.sum() / (math.pi * expected ** 2) - 1) < 0.08
+    assert 0.88 < ball.sum() / (math.pi * expected ** 2) < 1.02
     # the floor grid shows around it
     gray = np.all(np.abs(img.astype(int) - rr._hex_rgb(rr.GRID_COLOR) * 255) < 40, axis=-1)
     assert gray[size // 2:].sum() > 100
+    # a system with other constants is drawn with them (nothing stale is reused)
+    bigger = sys.replace(collider_radius=sys.collider_radius * 1.5)
+    img = rr.render_frame(bigger, still(sys, [(1.0, 2.0, 1.5)]), size_px=size, camera=camera)
+    assert abs(is_color(img, rr.PALETTE[0]).sum() / ball.sum() - 1.5 ** 2) < 0.25
 
 
 def test_render_frame_places_capsule_and_box_by_their_rotations():
