@@ -91,6 +91,12 @@ class RigidEnv(Env):
         return {"version": self.version, "asset": f"{self.asset}.toml",
                 "reward_terms": self.reward_terms}
 
+    def render(self, state: State):
+        """One picture of an unbatched state, `uint8[320, 320, 3]` (bodies as their
+        collider shapes; see `envs.rigid_render` for the HTML player and GIFs)."""
+        from gambol.envs.rigid_render import render_frame
+        return render_frame(self.sys, state.pipeline_state)
+
     # -- hooks ---------------------------------------------------------------------
     def observe(self, qp: QP, contact: StepInfo, info: dict) -> jax.Array:
         raise NotImplementedError

@@ -262,3 +262,13 @@ def test_page_draws_the_bodies_in_chromium(ant, tmp_path):
         assert sum(shown) >= 7, shown
     changed = np.abs(shots[0].astype(int) - shots[1]).sum(-1) > 60
     assert changed.sum() > 500                          # the bodies moved between the frames
+
+
+def test_a_rigid_env_renders_its_state():
+    from gambol import envs
+    env = envs.make("ant")
+    state = env.reset(jax.random.PRNGKey(0))
+    image = env.render(state)
+    assert image.shape == (320, 320, 3) and image.dtype == np.uint8
+    # the ant's bodies are drawn: the picture holds more than the background and the floor
+    assert len(np.unique(image.reshape(-1, 3), axis=0)) > 20
