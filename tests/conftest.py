@@ -19,3 +19,15 @@ def x64():
         ctx = enable_x64()
     with ctx:
         yield
+
+
+@pytest.fixture(scope="module")
+def x64_module():
+    """float64 for every test of one module (and nothing after it)."""
+    if hasattr(jax, "enable_x64"):
+        ctx = jax.enable_x64()
+    else:
+        from jax.experimental import enable_x64
+        ctx = enable_x64()
+    with ctx:
+        yield

@@ -308,7 +308,7 @@ def _capsule_in_box_params(halfsize, p0, p1):
     """
     d = p1 - p0
     sdf = lambda t: _box_local(halfsize, p0 + t * d)[0]
-    golden = 0.5 * (np.sqrt(5.0) - 1.0)
+    golden = jnp.asarray(0.5 * (np.sqrt(5.0) - 1.0), p0.dtype)
 
     def narrow(_, bracket):
         lo, hi = bracket
