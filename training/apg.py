@@ -45,7 +45,7 @@ import optax
 from flax import struct
 
 from gambol.envs.base import Env
-from gambol.training import acting
+from gambol.training import acting, setup
 from gambol.training.gradients import gradient_update
 
 
@@ -76,7 +76,7 @@ class APGConfig:
     num_eval_envs: int = 16
 
     def __post_init__(self):
-        acting.check_positive(self, ("num_envs", "episode_length", "horizon_length", "num_evals",
+        setup.check_positive(self, ("num_envs", "episode_length", "horizon_length", "num_evals",
                                      "num_eval_envs"), ("learning_rate", "max_gradient_norm"))
         object.__setattr__(self, "hidden", tuple(self.hidden))
 
@@ -159,20 +159,36 @@ def make_training_iteration(env: Env, make_policy, join, config: APGConfig, wind
     return training_iteration
 
 
+def policy_spec(environment: str | Env, config: APGConfig | None = None,
+                env_kwargs: dict | None = None):
+    """`(make_policy, abstract params)` of the policy `train` returns for these
+    settings: the params as `jax.ShapeDtypeStruct`s, to restore a saved policy into."""
+    config = config or APGConfig()
+    return setup.policy_spec(environment, config, config.num_envs, True, env_kwargs)
+
+
 def train(environment: str | Env, num_timesteps: int, *, config: APGConfig | None = None,
-          seed: int = 0, progress_fn: Callable[[int, dict], None] | None = None, **overrides):
+          env_kwargs: dict | None = None, seed: int = 0,
+          progress_fn: Callable[[int, dict], None] | None = None, checkpoint_dir: str | None = None,
+          checkpoint_every: int = 1, resume: bool = False, num_devices: int | None = None,
+          **overrides):
     """Train a policy by analytic policy gradients through the env.
 
-    `environment` is a registered name or an unbatched gambol Env whose step is
-    differentiable; `num_timesteps` the env steps to run at least (num_envs x
-    horizon_length per gradient step); keywords in `overrides` replace fields
-    of `config` (an `APGConfig`); `progress_fn(num_steps, metrics)` is called
-    after the initial evaluation and after every iteration. Returns
+    `environment` is a registered name (built with `env_kwargs`) or a gambol Env
+    whose step is differentiable (see `setup.make_envs`); `num_timesteps` the env
+    steps to run at least (num_envs x horizon_length per gradient step); keywords
+    in `overrides` replace fields of `config` (an `APGConfig`);
+    `progress_fn(num_steps, metrics)` is called after the initial evaluation and
+    after every iteration; `checkpoint_dir`, `checkpoint_every`, `resume` and
+    `num_devices` (splitting `num_envs`) are `setup.RunOptions`. Returns
     `(make_policy, params, metrics)` as `es.train` does.
     """
-    config = acting.configure(APGConfig, config, overrides)
-    env, evaluate, (make_policy, init_fn, join) = acting.make_trainer_parts(
-        environment, config, config.num_envs, auto_reset=True)
+    config = setup.configure(APGConfig, config, overrides)
+    setup.check_num_timesteps(num_timesteps)
+    options = setup.RunOptions(checkpoint_dir, checkpoint_every, resume=resume,
+                               num_devices=num_devices)
+    env, evaluate, (make_policy, init_fn, join) = setup.make_trainer_parts(
+        environment, config, config.num_envs, auto_reset=True, env_kwargs=env_kwargs)
 
     # -- init
     key, init_key, env_key, scramble_key, eval_key = jax.random.split(jax.random.PRNGKey(seed), 5)
@@ -181,13 +197,17 @@ def train(environment: str | Env, num_timesteps: int, *, config: APGConfig | Non
     state = TrainingState(network_params, make_optimizer(config).init(network_params), obs_stats,
                           env_state, key, jnp.zeros((), jnp.int32))
     steps_per_window = config.num_envs * config.horizon_length
-    iterations, windows = acting.split_budget(num_timesteps, steps_per_window, config.num_evals)
+    iterations, windows = setup.split_budget(num_timesteps, steps_per_window, config.num_evals)
     training_iteration = make_training_iteration(env, make_policy, join, config, windows)
 
     # -- host loop: one jitted iteration, then an evaluation
     def params_of(state):
         return join(state.obs_stats, state.network_params)
 
-    state, metrics = acting.training_loop(training_iteration, state, evaluate, params_of, iterations,
-                                          windows * steps_per_window, eval_key, progress_fn)
+    state, metrics = setup.training_loop(
+        training_iteration, state, evaluate=evaluate, params_of=params_of,
+        num_steps=lambda state: int(state.window) * steps_per_window,
+        iterations=iterations, key=eval_key, progress_fn=progress_fn, options=options,
+        metadata={"trainer": "apg", "config": config, "seed": seed, "windows": windows},
+        batch_size=config.num_envs)
     return make_policy, params_of(state), metrics

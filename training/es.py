@@ -37,7 +37,7 @@ from flax import struct
 from jax.flatten_util import ravel_pytree
 
 from gambol.envs.base import Env
-from gambol.training import acting
+from gambol.training import acting, parallel, setup
 from gambol.training.gradients import pmean
 
 
@@ -70,7 +70,7 @@ class ESConfig:
     num_eval_envs: int = 16
 
     def __post_init__(self):
-        acting.check_positive(self, ("population_size", "episodes_per_member", "episode_length",
+        setup.check_positive(self, ("population_size", "episodes_per_member", "episode_length",
                                      "num_evals", "num_eval_envs"), ("noise_std",))
         if self.population_size % 2:
             raise ValueError(f"ESConfig.population_size: expected an even number (antithetic "
@@ -127,13 +127,17 @@ def _member_fitness(episode_returns) -> jax.Array:
 # -- training -------------------------------------------------------------------------------
 
 def make_training_iteration(env: Env, make_policy, join, unravel, config: ESConfig,
-                            generations: int, axis_name: str | None = None):
+                            generations: int, axis_name: str | None = None,
+                            population_sharding: jax.sharding.Sharding | None = None):
     """A jitted `training_iteration(state) -> (state, metrics)`: `generations`
-    ES generations in a `lax.scan`. `env` is batched with `episodes_per_member`."""
+    ES generations in a `lax.scan`. `env` is batched with `episodes_per_member`.
+    With `population_sharding` the members' episodes are split over its devices."""
     optimizer = _optimizer(config)
     half = config.population_size // 2
 
     def population_fitness(obs_stats, key, thetas):
+        if population_sharding is not None:
+            thetas = jax.lax.with_sharding_constraint(thetas, population_sharding)
         def one(theta, key):
             policy = make_policy(join(obs_stats, unravel(theta)), deterministic=True)
             ret, obs = acting.episode_return(env, policy, key, config.episode_length, return_obs=True)
@@ -176,21 +180,38 @@ def _optimizer(config: ESConfig) -> optax.GradientTransformation:
     return adam
 
 
+def policy_spec(environment: str | Env, config: ESConfig | None = None,
+                env_kwargs: dict | None = None):
+    """`(make_policy, abstract params)` of the policy `train` returns for these
+    settings: the params as `jax.ShapeDtypeStruct`s, to restore a saved policy into."""
+    config = config or ESConfig()
+    return setup.policy_spec(environment, config, config.episodes_per_member, False, env_kwargs)
+
+
 def train(environment: str | Env, num_timesteps: int, *, config: ESConfig | None = None,
-          seed: int = 0, progress_fn: Callable[[int, dict], None] | None = None, **overrides):
+          env_kwargs: dict | None = None, seed: int = 0,
+          progress_fn: Callable[[int, dict], None] | None = None, checkpoint_dir: str | None = None,
+          checkpoint_every: int = 1, resume: bool = False, num_devices: int | None = None,
+          **overrides):
     """Train a deterministic policy with OpenAI-ES.
 
-    `environment` is a registered env name or an unbatched gambol Env;
-    `num_timesteps` the env steps to run at least (population_size x
-    episodes_per_member x episode_length per generation); keywords in
-    `overrides` replace fields of `config` (an `ESConfig`); `progress_fn(num_steps,
-    metrics)` is called after the initial evaluation and after every iteration.
-    Returns `(make_policy, params, metrics)`: `make_policy(params,
-    deterministic=True)` is the trained policy, `metrics` the last ones reported.
+    `environment` is a registered env name (built with `env_kwargs`) or a gambol
+    Env (see `setup.make_envs`); `num_timesteps` the env steps to run at least
+    (population_size x episodes_per_member x episode_length per generation);
+    keywords in `overrides` replace fields of `config` (an `ESConfig`);
+    `progress_fn(num_steps, metrics)` is called after the initial evaluation and
+    after every iteration; `checkpoint_dir`, `checkpoint_every`, `resume` and
+    `num_devices` (splitting the population) are `setup.RunOptions`. Returns `(make_policy, params, metrics)`:
+    `make_policy(params, deterministic=True)` is the trained policy, `metrics`
+    the last ones reported.
     """
-    config = acting.configure(ESConfig, config, overrides)
-    env, evaluate, (make_policy, init_fn, join) = acting.make_trainer_parts(
-        environment, config, config.episodes_per_member, auto_reset=False)
+    config = setup.configure(ESConfig, config, overrides)
+    setup.check_num_timesteps(num_timesteps)
+    options = setup.RunOptions(checkpoint_dir, checkpoint_every, resume=resume,
+                               num_devices=num_devices)
+    env, evaluate, (make_policy, init_fn, join) = setup.make_trainer_parts(
+        environment, config, config.episodes_per_member, auto_reset=False, env_kwargs=env_kwargs,
+        batch_field="episodes_per_member")
 
     # -- init
     key, init_key, eval_key = jax.random.split(jax.random.PRNGKey(seed), 3)
@@ -200,14 +221,20 @@ def train(environment: str | Env, num_timesteps: int, *, config: ESConfig | None
                           jnp.zeros((), jnp.int32))
     steps_per_generation = (config.population_size * config.episodes_per_member
                             * config.episode_length)
-    iterations, generations = acting.split_budget(num_timesteps, steps_per_generation,
-                                                  config.num_evals)
-    training_iteration = make_training_iteration(env, make_policy, join, unravel, config, generations)
+    iterations, generations = setup.split_budget(num_timesteps, steps_per_generation,
+                                                 config.num_evals)
+    mesh = parallel.make_mesh(num_devices, config.population_size, "population_size")
+    training_iteration = make_training_iteration(env, make_policy, join, unravel, config, generations,
+                                                 population_sharding=parallel.batch_sharded(mesh))
 
     # -- host loop: one jitted iteration, then an evaluation
     def params_of(state):
         return join(state.obs_stats, state.network_params)
 
-    state, metrics = acting.training_loop(training_iteration, state, evaluate, params_of, iterations,
-                                          generations * steps_per_generation, eval_key, progress_fn)
+    state, metrics = setup.training_loop(
+        training_iteration, state, evaluate=evaluate, params_of=params_of,
+        num_steps=lambda state: int(state.generation) * steps_per_generation,
+        iterations=iterations, key=eval_key, progress_fn=progress_fn, options=options,
+        metadata={"trainer": "es", "config": config, "seed": seed, "generations": generations},
+        mesh=mesh)
     return make_policy, params_of(state), metrics

@@ -4,7 +4,7 @@
 
 Table of contents:
   PPOConfig            the options, one frozen dataclass (keyword overrides in `train`)
-  environments         a name, a bare env or a batched auto-resetting env -> train + eval envs
+  make_envs            a name, a bare env or a batched env -> train + eval envs
   networks             one policy and one value network per learned team
   TrainingState        everything that changes while training, one pytree
   loss                 clipped surrogate + value loss - entropy bonus (paper eq. 7, 9)
@@ -21,24 +21,20 @@ to all its agents. A single-agent env is handled as one team named `agent`.
 from __future__ import annotations
 
 import dataclasses
-import time
 from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from flax import struct
 
-import gambol.envs
 from gambol.agents import distributions
 from gambol.agents.networks import ValueNetwork, policy_network
 from gambol.agents.normalization import init_stats, normalize, update_stats
 from gambol.agents.policy import make_policy_factory, team_policy
 from gambol.envs.base import Env, State
-from gambol.envs.wrappers import (ActionRepeatWrapper, AutoResetWrapper, EpisodeWrapper,
-                                  VmapWrapper)
 from gambol.training.acting import make_evaluator, unroll
+from gambol.training import setup
 from gambol.training.gae import gae
 from gambol.training.gradients import gradient_update
 
@@ -74,11 +70,8 @@ class PPOConfig:
     num_eval_envs: int = 16
 
     def __post_init__(self):
-        for name in ("num_envs", "episode_length", "action_repeat", "unroll_length",
-                     "num_minibatches", "update_epochs", "num_evals", "num_eval_envs"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"PPOConfig.{name}: expected a positive int, got {value!r}")
+        setup.check_positive(self, ("num_envs", "episode_length", "action_repeat", "unroll_length",
+                                    "num_minibatches", "update_epochs", "num_evals", "num_eval_envs"))
         samples = self.num_envs * self.unroll_length
         if samples % self.num_minibatches:
             raise ValueError(f"PPOConfig.num_minibatches: must divide num_envs * unroll_length = "
@@ -93,71 +86,10 @@ class PPOConfig:
         object.__setattr__(self, "value_hidden", tuple(self.value_hidden))
 
 
-def make_config(config: PPOConfig | None = None, **overrides) -> PPOConfig:
-    """`config` (default PPOConfig()) with keyword `overrides`; an unknown keyword raises."""
-    config = PPOConfig() if config is None else config
-    valid = [f.name for f in dataclasses.fields(PPOConfig)]
-    unknown = sorted(set(overrides) - set(valid))
-    if unknown:
-        raise TypeError(f"ppo.train: unknown keyword(s) {unknown}; valid options are {valid}")
-    return dataclasses.replace(config, **overrides)
-
-
-# -- environments ------------------------------------------------------------------------
-
-def _chain(env: Env) -> list[Env]:
-    """`env` and every env it wraps, outermost first."""
-    out = [env]
-    while hasattr(out[-1], "env") and isinstance(out[-1].env, Env):
-        out.append(out[-1].env)
-    return out
-
-
-def _find(env: Env, kind: type):
-    return next((e for e in _chain(env) if isinstance(e, kind)), None)
-
-
-def make_envs(environment, config: PPOConfig, env_kwargs: dict | None = None):
-    """(train_env, eval_env, eval_episode_length, action_repeat).
-
-    train_env: batched (`num_envs`) and auto-resetting; eval_env: batched
-    (`num_eval_envs`), not resetting, so a finished episode absorbs.
-    """
-    env_kwargs = dict(env_kwargs or {})
-    if isinstance(environment, str):
-        common = dict(episode_length=config.episode_length, action_repeat=config.action_repeat,
-                      **env_kwargs)
-        return (gambol.envs.create(environment, batch_size=config.num_envs, **common),
-                gambol.envs.create(environment, batch_size=config.num_eval_envs, auto_reset=False, **common),
-                config.episode_length, config.action_repeat)
-    if not isinstance(environment, Env):
-        raise TypeError(f"environment: expected a registered name or a gambol Env, "
-                        f"got {type(environment).__name__}")
-    if env_kwargs:
-        raise ValueError(f"env_kwargs: only used with a registered env name, got {sorted(env_kwargs)}")
-    if environment.batch_size is None:           # a bare (or episode-wrapped) single env
-        member = environment
-        if _find(member, ActionRepeatWrapper) is None and config.action_repeat != 1:
-            member = ActionRepeatWrapper(member, config.action_repeat)
-        if _find(member, EpisodeWrapper) is None:
-            member = EpisodeWrapper(member, config.episode_length)
-        train_env = AutoResetWrapper(VmapWrapper(member, config.num_envs))
-    else:                                        # already batched: used as it is
-        if environment.batch_size != config.num_envs:
-            raise ValueError(f"environment: batch size {environment.batch_size} differs from "
-                             f"num_envs={config.num_envs}")
-        if _find(environment, AutoResetWrapper) is None:
-            raise ValueError("environment: a batched env must auto-reset for training "
-                             "(create it with auto_reset=True or wrap it in AutoResetWrapper)")
-        vmapped = _find(environment, VmapWrapper)
-        if vmapped is None or _find(vmapped.env, EpisodeWrapper) is None:
-            raise ValueError("environment: a batched env needs an EpisodeWrapper inside its "
-                             "VmapWrapper (gambol.envs.create(..., episode_length=...))")
-        train_env, member = environment, vmapped.env
-    episode = _find(member, EpisodeWrapper)
-    repeat = _find(member, ActionRepeatWrapper)
-    return (train_env, VmapWrapper(member, config.num_eval_envs), episode.episode_length,
-            1 if repeat is None else repeat.repeat)
+def make_envs(environment, config: PPOConfig, env_kwargs: dict | None = None) -> tuple[Env, Env]:
+    """(train_env, eval_env): `num_envs` auto-resetting members and `num_eval_envs`
+    members that do not reset (see `setup.make_envs`)."""
+    return setup.config_envs(environment, config, config.num_envs, True, env_kwargs)
 
 
 def teams_of(env: Env) -> tuple[str, ...]:
@@ -355,61 +287,63 @@ def make_training_iteration(env: Env, networks: PPONetworks, config: PPOConfig, 
 
 # -- train -------------------------------------------------------------------------------------
 
+def policy_spec(environment, config: PPOConfig | None = None, env_kwargs: dict | None = None):
+    """`(make_policy, abstract params)` of the policy `train` returns for these
+    settings: the params as `jax.ShapeDtypeStruct`s, to restore a saved policy into."""
+    config = config or PPOConfig()
+    env, _ = make_envs(environment, config, env_kwargs)
+    networks = make_networks(env, config)
+    state = jax.eval_shape(lambda key: init_state(env, networks, make_optimizer(config), key),
+                           jax.random.PRNGKey(0))
+    return networks.make_policy(), policy_params(networks, state)
+
+
 def train(environment, num_timesteps: int, *, config: PPOConfig | None = None,
           env_kwargs: dict | None = None, seed: int = 0, progress_fn: Callable | None = None,
-          **overrides):
+          checkpoint_dir: str | None = None, checkpoint_every: int = 1, resume: bool = False,
+          num_devices: int | None = None, **overrides):
     """Train PPO for at least `num_timesteps` env steps.
 
     Args:
       environment: a registered env name (built with `env_kwargs`), a bare gambol
-        Env (wrapped here), or a batched auto-resetting Env of `num_envs` members.
+        Env (wrapped here), or a batched Env of `num_envs` members (see `setup.make_envs`).
       num_timesteps: physics steps of the training env, in total.
       config: a `PPOConfig`; keyword `overrides` replace its fields.
       progress_fn: `progress_fn(num_steps, metrics)` after each evaluation
         (the first at step 0, for the untrained policy).
+      checkpoint_dir, checkpoint_every, resume, num_devices: see `setup.RunOptions`;
+        `num_envs` is split over the devices.
 
     Returns:
       (make_policy, params, metrics): `make_policy(params, deterministic)` gives the
       policy; metrics holds the last evaluation (`eval/episode_reward`, per team
       for multi-agent envs) and the last iteration's training losses.
     """
-    config = make_config(config, **overrides)
-    if not isinstance(num_timesteps, (int, np.integer)) or num_timesteps < 1:
-        raise ValueError(f"num_timesteps: expected a positive int, got {num_timesteps!r}")
+    config = setup.configure(PPOConfig, config, overrides)
+    setup.check_num_timesteps(num_timesteps)
+    options = setup.RunOptions(checkpoint_dir, checkpoint_every, resume=resume,
+                               num_devices=num_devices)
     # build
-    env, eval_env, eval_length, action_repeat = make_envs(environment, config, env_kwargs)
+    env, eval_env = make_envs(environment, config, env_kwargs)
     networks = make_networks(env, config)
     optimizer = make_optimizer(config)
     make_policy = networks.make_policy()
-    steps_per_update = config.num_envs * config.unroll_length * action_repeat
-    num_iterations = max(config.num_evals - 1, 1)
-    updates_per_iteration = max(1, -(-num_timesteps // (steps_per_update * num_iterations)))
+    steps_per_update = config.num_envs * config.unroll_length * config.action_repeat
+    iterations, updates_per_iteration = setup.split_budget(num_timesteps, steps_per_update,
+                                                           max(config.num_evals - 1, 1))
     training_iteration = make_training_iteration(env, networks, config, optimizer,
-                                                 updates_per_iteration, action_repeat)
-    evaluate = make_evaluator(eval_env, make_policy, eval_length)
+                                                 updates_per_iteration, config.action_repeat)
+    evaluate = make_evaluator(eval_env, make_policy, config.episode_length)
     # init
     key, eval_key = jax.random.split(jax.random.PRNGKey(seed))
     state = jax.jit(lambda key: init_state(env, networks, optimizer, key))(key)
-
-    def evaluation(state, training_metrics, seconds):
-        nonlocal eval_key
-        eval_key, key = jax.random.split(eval_key)
-        metrics = {k: float(v) for k, v in evaluate(policy_params(networks, state), key).items()}
-        metrics.update({k: float(v) for k, v in training_metrics.items()})
-        if seconds is not None:
-            metrics["training/sps"] = updates_per_iteration * steps_per_update / seconds
-        if progress_fn is not None:
-            progress_fn(int(state.env_steps), metrics)
-        return metrics
-
     # host loop: one jitted iteration, then an evaluation
-    metrics = evaluation(state, {}, None) if config.num_evals > 1 else {}
-    start = time.perf_counter()
-    compiled_iteration = training_iteration.lower(state).compile()   # so sps leaves compilation out
-    compile_seconds = time.perf_counter() - start
-    for _ in range(num_iterations):
-        start = time.perf_counter()
-        state, training_metrics = compiled_iteration(state)
-        jax.block_until_ready(state)
-        metrics = evaluation(state, training_metrics, time.perf_counter() - start)
-    return make_policy, policy_params(networks, state), {**metrics, "training/compile_seconds": compile_seconds}
+    state, metrics = setup.training_loop(
+        training_iteration, state, evaluate=evaluate,
+        params_of=lambda state: policy_params(networks, state),
+        num_steps=lambda state: int(state.env_steps), iterations=iterations, key=eval_key,
+        progress_fn=progress_fn, options=options,
+        metadata={"trainer": "ppo", "config": config, "seed": seed,
+                  "updates_per_iteration": updates_per_iteration},
+        batch_size=config.num_envs)
+    return make_policy, policy_params(networks, state), metrics

@@ -23,27 +23,29 @@ Structure (the sections below follow it):
   4. iteration: `make_prefill`: uniform random actions fill the buffer (one scan);
                 `make_training_iteration(state) -> (state, metrics)`: a scan of
                 [env step, insert, `grad_updates_per_step` SGD steps].
-  5. train:     builds the envs and the state, jits prefill and the training iteration,
-                then loops on the host: iteration, evaluation of the deterministic policy
-                on a separate non-resetting batched env, `progress_fn(env_steps, metrics)`.
+  5. train:     builds the envs (`setup.make_envs`) and the state, prefills, then runs
+                `setup.training_loop`: iteration, checkpoint, evaluation of the
+                deterministic policy on a separate non-resetting batched env,
+                `progress_fn(env_steps, metrics)`.
 
 Every parameter update goes through `training.gradients.gradient_update` and
 the observation statistics through `update_stats`, both given `axis_name`
 (None here), so a device-parallel wrapper only has to name the axis.
 
-Checkpoints: `TrainingState` is the whole run, so saving it resumes exactly.
-The replay buffer is part of it: at the sizes gambol's small envs use (obs of
-a few numbers, 10^5-10^6 transitions: a few to tens of MB) including it is
-cheap and makes a resumed run identical to an uninterrupted one. For large
-observations and buffers, a checkpoint may drop `buffer` and refill it with
-the prefill step on resume, at the cost of a short warm-up.
+Checkpoints (`train(checkpoint_dir=...)`): `TrainingState` is the whole run,
+so saving it resumes exactly, and the replay buffer is part of it. The buffer
+takes 4 (2 obs_size + action_size + 3) bytes per transition of capacity in
+float32 (obs, next_obs, action, reward, discount, truncation): 40 MB for
+pendulum at 10^6 transitions, written whole at every checkpoint. That is cheap
+at gambol's sizes and makes a resumed run equal an uninterrupted one; a run
+with large observations and buffers should checkpoint less often
+(`checkpoint_every`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import time
 from functools import partial
 from typing import Any, Callable, Sequence
 
@@ -53,14 +55,12 @@ import numpy as np
 import optax
 from flax import struct
 
-from gambol import envs
 from gambol.agents import distributions
 from gambol.agents.networks import QNetwork, policy_network
 from gambol.agents.normalization import RunningStats, init_stats, normalize, update_stats
 from gambol.agents.policy import make_policy_factory
-from gambol.envs.base import Env, State, Wrapper, like
-from gambol.envs.wrappers import AutoResetWrapper, EpisodeWrapper, VmapWrapper
-from gambol.training import replay_buffer
+from gambol.envs.base import Env, State, like
+from gambol.training import replay_buffer, setup
 from gambol.training.acting import Transition, actor_step, make_evaluator
 from gambol.training.gradients import gradient_update
 from gambol.training.replay_buffer import ReplayBuffer
@@ -111,11 +111,10 @@ class SACConfig:
     q_hidden: Sequence[int] = (256, 256)
 
     def __post_init__(self):
-        for name in ("num_envs", "episode_length", "num_evals", "num_eval_envs", "batch_size",
-                     "grad_updates_per_step", "min_replay_size"):
-            _check_positive_int(name, getattr(self, name))
+        setup.check_positive(self, ("num_envs", "episode_length", "num_evals", "num_eval_envs",
+                                    "batch_size", "grad_updates_per_step", "min_replay_size"))
         if self.max_replay_size is not None:
-            _check_positive_int("max_replay_size", self.max_replay_size)
+            setup.check_positive(self, ("max_replay_size",))
         for name in ("learning_rate", "alpha_learning_rate", "init_alpha", "reward_scaling"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"SACConfig.{name}: expected a positive number, got {getattr(self, name)!r}")
@@ -127,20 +126,6 @@ class SACConfig:
             if not all(isinstance(s, (int, np.integer)) and s > 0 for s in sizes):
                 raise ValueError(f"SACConfig.{name}: expected positive layer sizes, got {sizes!r}")
             object.__setattr__(self, name, sizes)
-
-
-def _check_positive_int(name, value):
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"SACConfig.{name}: expected a positive int, got {value!r}")
-
-
-def make_config(config: SACConfig, **overrides) -> SACConfig:
-    """`config` with `overrides` replaced; an unknown name raises TypeError."""
-    valid = [f.name for f in dataclasses.fields(SACConfig)]
-    unknown = sorted(set(overrides) - set(valid))
-    if unknown:
-        raise TypeError(f"sac.train: unknown keyword(s) {unknown}; valid keywords are {valid}")
-    return dataclasses.replace(config, **overrides)
 
 
 # -- 2. state -------------------------------------------------------------------------
@@ -339,46 +324,19 @@ def make_training_iteration(parts: Parts, num_steps: int, axis_name: str | None 
         key, sub = jax.random.split(state.key)
         state, metrics = jax.lax.scan(one_env_step, state.replace(key=key),
                                       jax.random.split(sub, num_steps))
-        return state, {f"training/{k}": jnp.mean(v) for k, v in metrics.items()}
+        return state, {**{f"training/{k}": jnp.mean(v) for k, v in metrics.items()},
+                       "training/env_steps": state.env_steps, "training/grad_steps": state.grad_steps}
 
     return training_iteration
 
 
 # -- 5. train -------------------------------------------------------------------------
 
-def _layers(env: Env):
-    while True:
-        yield env
-        if not isinstance(env, Wrapper):
-            return
-        env = env.env
-
-
-def _make_envs(environment, config: SACConfig) -> tuple[Env, Env]:
-    """(training env: batched, auto-resetting; evaluation env: batched, not resetting)."""
-    if isinstance(environment, str):
-        train_env = envs.create(environment, episode_length=config.episode_length,
-                                batch_size=config.num_envs)
-        eval_env = envs.create(environment, episode_length=config.episode_length,
-                               batch_size=config.num_eval_envs, auto_reset=False)
-    elif isinstance(environment, Env):
-        base = environment.env if isinstance(environment, AutoResetWrapper) else environment
-        if any(isinstance(layer, AutoResetWrapper) for layer in _layers(base)):
-            raise ValueError("sac.train: environment: auto-reset must be the outermost wrapper, "
-                             f"got {environment!r}")
-        if base.batch_size is None:
-            if not any(isinstance(layer, EpisodeWrapper) for layer in _layers(base)):
-                base = EpisodeWrapper(base, config.episode_length)
-            train_env = AutoResetWrapper(VmapWrapper(base, config.num_envs))
-            eval_env = VmapWrapper(base, config.num_eval_envs)
-        elif base.batch_size != config.num_envs:
-            raise ValueError(f"sac.train: environment: a batched env must have batch_size == "
-                             f"num_envs ({config.num_envs}), got {base.batch_size}")
-        else:
-            train_env, eval_env = AutoResetWrapper(base), base
-    else:
-        raise TypeError(f"sac.train: environment: expected a gambol Env or a registered name, "
-                        f"got {type(environment).__name__}")
+def make_envs(environment, config: SACConfig, env_kwargs: dict | None = None) -> tuple[Env, Env]:
+    """(training env: `num_envs` members, auto-resetting; evaluation env:
+    `num_eval_envs` members, not resetting), see `setup.make_envs`; single-agent
+    with actions in [-1, 1]."""
+    train_env, eval_env = setup.config_envs(environment, config, config.num_envs, True, env_kwargs)
     if train_env.is_multi_agent:
         raise ValueError(f"sac.train: environment: multi-agent envs ({train_env.agents}) are not "
                          f"supported; SAC here learns one single-agent policy")
@@ -411,27 +369,43 @@ def init_state(parts: Parts, capacity: int, key) -> TrainingState:
         env_state=env_state, key=k_train, env_steps=zero, grad_steps=zero)
 
 
-def train(environment, num_timesteps: int, *, config: SACConfig = SACConfig(), seed: int = 0,
-          progress_fn: Callable[[int, dict], None] | None = None, **overrides):
-    """Train SAC on `environment` (a registered name or a single-agent Env) for
-    about `num_timesteps` env transitions (the random prefill included).
+def policy_spec(environment, config: SACConfig | None = None, env_kwargs: dict | None = None):
+    """`(make_policy, abstract params)` of the policy `train` returns for these
+    settings: the params as `jax.ShapeDtypeStruct`s, to restore a saved policy into."""
+    config = config or SACConfig()
+    parts = make_parts(make_envs(environment, config, env_kwargs)[0], config)
+    obs_size = parts.env.observation_size
+    params = jax.eval_shape(lambda key: (init_stats(obs_size),
+                                         parts.policy_net.init(key, jnp.zeros((1, obs_size)))),
+                            jax.random.PRNGKey(0))
+    return parts.make_policy, params
 
-    A name is built with `envs.create` (num_envs members with auto-reset for
-    training, num_eval_envs without for evaluation). An unbatched Env is wrapped
-    the same way, with an `EpisodeWrapper(episode_length)` if it has none; a
-    batched Env must have num_envs members and serves both (auto-reset added
-    for training, removed for evaluation). Actions are in [-1, 1].
+
+def train(environment, num_timesteps: int, *, config: SACConfig | None = None,
+          env_kwargs: dict | None = None, seed: int = 0,
+          progress_fn: Callable[[int, dict], None] | None = None, checkpoint_dir: str | None = None,
+          checkpoint_every: int = 1, resume: bool = False, num_devices: int | None = None,
+          **overrides):
+    """Train SAC on `environment` (a registered name, built with `env_kwargs`, or
+    a single-agent Env, see `setup.make_envs`) for about `num_timesteps` env
+    transitions (the random prefill included). Actions are in [-1, 1].
 
     Keyword overrides replace fields of `config` (see `SACConfig`).
     `progress_fn(env_steps, metrics)` is called on the host after the first
-    evaluation and after each training iteration.
+    evaluation and after each training iteration. `checkpoint_dir`,
+    `checkpoint_every`, `resume` and `num_devices` (splitting `num_envs`) are
+    `setup.RunOptions`; a checkpoint holds the replay buffer (see the module
+    docstring).
 
     Returns `(make_policy, params, metrics)`: `make_policy(params,
     deterministic)` builds the policy, `params = (obs_stats, policy_params)`,
     and `metrics` are the last iteration's and evaluation's figures.
     """
-    config = make_config(config, **overrides)
-    train_env, eval_env = _make_envs(environment, config)
+    config = setup.configure(SACConfig, config, overrides)
+    setup.check_num_timesteps(num_timesteps)
+    options = setup.RunOptions(checkpoint_dir, checkpoint_every, resume=resume,
+                               num_devices=num_devices)
+    train_env, eval_env = make_envs(environment, config, env_kwargs)
     prefill_steps = -(-config.min_replay_size // config.num_envs)
     train_steps = num_timesteps - prefill_steps * config.num_envs
     if train_steps < config.num_envs:
@@ -439,8 +413,8 @@ def train(environment, num_timesteps: int, *, config: SACConfig = SACConfig(), s
                          f"{prefill_steps * config.num_envs} prefill transitions "
                          f"(min_replay_size rounded up to num_envs) plus one env step, "
                          f"got {num_timesteps}")
-    iterations = max(config.num_evals - 1, 1)
-    steps_per_iteration = -(-train_steps // (config.num_envs * iterations))
+    iterations, steps_per_iteration = setup.split_budget(train_steps, config.num_envs,
+                                                         max(config.num_evals - 1, 1))
     capacity = config.max_replay_size or num_timesteps
     if capacity < max(config.min_replay_size, config.num_envs):
         raise ValueError(f"sac.train: max_replay_size: expected at least min_replay_size "
@@ -449,31 +423,18 @@ def train(environment, num_timesteps: int, *, config: SACConfig = SACConfig(), s
 
     parts = make_parts(train_env, config)
     key, eval_key = jax.random.split(jax.random.PRNGKey(seed))
-    state = init_state(parts, capacity, key)
-    prefill = jax.jit(make_prefill(parts, prefill_steps))
+    state = jax.jit(make_prefill(parts, prefill_steps))(init_state(parts, capacity, key))
     training_iteration = jax.jit(make_training_iteration(parts, steps_per_iteration))
     evaluate = make_evaluator(eval_env, parts.make_policy, config.episode_length)
 
-    def evaluation(state, index):
-        params = (state.obs_stats, state.policy_params)
-        return {k: float(v) for k, v in evaluate(params, jax.random.fold_in(eval_key, index)).items()}
+    def params_of(state):
+        return state.obs_stats, state.policy_params
 
-    state = prefill(state)
-    metrics = evaluation(state, 0)
-    if progress_fn is not None:
-        progress_fn(int(state.env_steps), metrics)
-    train_time = 0.0
-    for i in range(iterations):
-        start = time.perf_counter()
-        state, train_metrics = training_iteration(state)
-        train_metrics = {k: float(v) for k, v in jax.device_get(train_metrics).items()}
-        train_time += time.perf_counter() - start
-        metrics = {**train_metrics, **evaluation(state, i + 1),
-                   "training/env_steps": int(state.env_steps),
-                   "training/grad_steps": int(state.grad_steps),
-                   # time in training iterations (the first one compiles), without evaluations
-                   "training/walltime": train_time,
-                   "training/sps": (i + 1) * steps_per_iteration * config.num_envs / train_time}
-        if progress_fn is not None:
-            progress_fn(int(state.env_steps), metrics)
-    return parts.make_policy, (state.obs_stats, state.policy_params), metrics
+    state, metrics = setup.training_loop(
+        training_iteration, state, evaluate=evaluate, params_of=params_of,
+        num_steps=lambda state: int(state.env_steps), iterations=iterations, key=eval_key,
+        progress_fn=progress_fn, options=options,
+        metadata={"trainer": "sac", "config": config, "seed": seed, "capacity": capacity,
+                  "steps_per_iteration": steps_per_iteration},
+        batch_size=config.num_envs)
+    return parts.make_policy, params_of(state), metrics

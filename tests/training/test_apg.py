@@ -8,14 +8,14 @@ import pytest
 from jax.test_util import check_grads
 
 import gambol.envs
-from gambol.training import acting, apg
+from gambol.training import apg, setup
 
 
 def _parts(env_or_name, batch_size, episode_length, hidden, auto_reset=True, **env_kwargs):
     environment = gambol.envs.make(env_or_name, **env_kwargs) if env_kwargs else env_or_name
-    env = acting.make_env(environment, episode_length=episode_length, batch_size=batch_size,
-                          auto_reset=auto_reset)
-    make_policy, init_fn, join = acting.make_policy_network(env, hidden)
+    env = setup.make_envs(environment, episode_length=episode_length, batch_size=batch_size,
+                             eval_batch_size=1, auto_reset=auto_reset)[0]
+    make_policy, init_fn, join = setup.make_policy_network(env, hidden)
     return env, make_policy, init_fn, join
 
 

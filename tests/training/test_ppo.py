@@ -73,13 +73,12 @@ def test_shared_parameter_flock_improves_its_team_return():
 
 
 def test_two_predator_prey_teams_both_learn():
-    config = ppo.make_config(num_envs=4, unroll_length=8, num_minibatches=2, update_epochs=2,
-                             policy_hidden=(16,), value_hidden=(16,))
+    config = ppo.PPOConfig(num_envs=4, episode_length=20, unroll_length=8, num_minibatches=2,
+                           update_epochs=2, policy_hidden=(16,), value_hidden=(16,))
     batched = envs.create("predator_prey", episode_length=20, batch_size=4, num_boids=4,
                           num_predators=1, box_size=80.0)
-    env, eval_env, length, repeat = ppo.make_envs(batched, config)
+    env, eval_env = ppo.make_envs(batched, config)
     assert env is batched and eval_env.batch_size == config.num_eval_envs
-    assert (length, repeat) == (20, 1)
     networks = ppo.make_networks(env, config)
     assert networks.teams == ("boid", "predator")
     optimizer = ppo.make_optimizer(config)
@@ -108,13 +107,15 @@ def test_unknown_keyword_names_the_valid_options():
 
 def test_bad_values_and_mismatched_envs_are_named():
     with pytest.raises(ValueError, match="num_minibatches: must divide num_envs \\* unroll_length = 48"):
-        ppo.make_config(num_envs=3, unroll_length=16, num_minibatches=5)
+        ppo.PPOConfig(num_envs=3, unroll_length=16, num_minibatches=5)
     with pytest.raises(ValueError, match="PPOConfig.discount: expected a value in \\[0, 1\\], got 1.5"):
         ppo.PPOConfig(discount=1.5)
-    with pytest.raises(ValueError, match="batch size 4 differs from num_envs=8"):
+    with pytest.raises(ValueError, match=r"batch_size == num_envs \(8\), got 4"):
         ppo.train(envs.create("pendulum", batch_size=4), 1000, num_envs=8)
-    with pytest.raises(ValueError, match="must auto-reset"):
+    with pytest.raises(ValueError, match="episode_length=1000, but the trainer's episode_length is 200"):
         ppo.train(envs.create("pendulum", batch_size=8, auto_reset=False), 1000, num_envs=8)
+    with pytest.raises(ValueError, match="repeat=2, but the trainer's action_repeat is 1"):
+        ppo.train(envs.create("pendulum", episode_length=200, action_repeat=2), 1000, num_envs=8)
     with pytest.raises(ValueError, match="num_timesteps: expected a positive int, got 0"):
         ppo.train("pendulum", 0)
 
@@ -122,7 +123,7 @@ def test_bad_values_and_mismatched_envs_are_named():
 def test_loss_terms_at_the_acting_policy():
     """With the stored log-probs from the current policy the ratio is 1: the surrogate is
     -mean(advantage), nothing is clipped, and the value loss is half the mean squared error."""
-    config = ppo.make_config(normalize_advantages=False, clip_eps=0.2, value_coef=0.5,
+    config = ppo.PPOConfig(normalize_advantages=False, clip_eps=0.2, value_coef=0.5,
                              entropy_coef=0.0, policy_hidden=(8,), value_hidden=(8,))
     networks = ppo.make_networks(envs.make("pendulum"), config)
     obs = jax.random.normal(jax.random.PRNGKey(1), (10, 3))

@@ -98,11 +98,20 @@ def test_environment_errors_name_the_problem():
 
 def test_an_env_instance_is_batched_for_training_and_evaluation():
     config = sac.SACConfig(**SMALL)
-    train_env, eval_env = sac._make_envs(envs.Pendulum(), config)
+    train_env, eval_env = sac.make_envs(envs.Pendulum(), config)
     assert isinstance(train_env, envs.AutoResetWrapper) and train_env.batch_size == 8
     assert not isinstance(eval_env, envs.AutoResetWrapper) and eval_env.batch_size == 16
     assert isinstance(eval_env.env, envs.EpisodeWrapper) and eval_env.env.episode_length == 200
-    # an already batched, auto-resetting env is used as it is; evaluation drops the auto-reset
-    batched = envs.create("pendulum", episode_length=50, batch_size=8)
-    train_env, eval_env = sac._make_envs(batched, config)
-    assert eval_env is batched.env and train_env.env is batched.env
+    # an already batched, auto-resetting env is used as it is; evaluation re-batches its
+    # members to num_eval_envs without the auto-reset
+    batched = envs.create("pendulum", episode_length=200, batch_size=8)
+    train_env, eval_env = sac.make_envs(batched, config)
+    assert train_env is batched
+    assert eval_env.batch_size == 16 and eval_env.env is batched.env.env
+    # a batched env without auto-reset gets one for training and is evaluated as it is
+    # when its members carry their own (domain-randomised) params
+    randomised = envs.create("pendulum", episode_length=200, batch_size=8, auto_reset=False,
+                             randomize_fn=lambda key, params: params)
+    train_env, eval_env = sac.make_envs(randomised, config)
+    assert isinstance(train_env, envs.AutoResetWrapper) and train_env.env is randomised
+    assert eval_env is randomised
