@@ -10,7 +10,18 @@ import sys
 
 # pip lines of each peer's venv under $ANCHORS (installed in order)
 PEERS = {'jaxmd': [['jax-md==0.2.29']],
-         'vmas': [['torch==2.13.0+cpu'], ['vmas==1.5.2']]}
+         'vmas': [['torch==2.13.0+cpu'], ['vmas==1.5.2']],
+         # brax 0.0.16 (Dec 2022, the spring engine of the Brax paper) pins nothing that installs on
+         # Python 3.11: brax alone without deps, then what its envs import, on jax 0.4.35
+         'braxv1': [['--no-deps', 'brax==0.0.16'],
+                    ['jax==0.4.35', 'jaxlib==0.4.35', 'flax==0.10.2', 'optax==0.2.4', 'numpy==1.26.4',
+                     'gym==0.26.2', 'dm-env', 'absl-py', 'protobuf', 'tensorboardX', 'typing-extensions',
+                     'PyYAML', 'Pillow', 'trimesh==3.9.35']],
+         'brax': [['brax==0.14.2', 'jax==0.10.2', 'jaxlib==0.10.2', 'mujoco==4.0.0',
+                   'mujoco-mjx==3.17.0']]}
+
+# where the peers' venvs live: $ANCHORS, else $TMPDIR/anchors, else /tmp/anchors
+DEFAULT_ANCHORS = os.environ.get('ANCHORS', os.path.join(os.environ.get('TMPDIR') or '/tmp', 'anchors'))
 
 
 def machine_info(**extra):
@@ -44,3 +55,53 @@ def peer_python(anchors, name, create=True):
     elif r.returncode != 0:
       raise RuntimeError(f'pip install {p} failed in {venv}')
   return py
+
+
+def time_env_scan(reset_one, step_one, action_size, batch, steps, repeats, seed=0):
+  """Throughput of `steps` env steps of `batch` envs in one jitted `lax.scan` (jax imported here,
+  so this module still imports without jax).
+
+  reset_one(key) -> state of one env; step_one(state, action: [action_size]) -> state; both are
+  vmapped over `batch`. The actions are drawn once, uniform in [-1, 1] ([steps, batch,
+  action_size], seed `seed`), and the same sequence is replayed by every call, the state carried
+  on. Compile (`jit(...).lower(...).compile()`) is timed apart from running; one untimed call,
+  then `repeats` timed calls ending in block_until_ready. Returns the figures and the final
+  batched state.
+  """
+  import statistics
+  import time
+
+  import jax
+  import numpy as np
+
+  actions = jax.random.uniform(jax.random.PRNGKey(seed), (steps, batch, action_size),
+                               minval=-1.0, maxval=1.0)
+  keys = jax.random.split(jax.random.PRNGKey(seed + 1), batch)
+  vstep = jax.vmap(step_one)
+
+  def rollout(state, actions):
+    return jax.lax.scan(lambda s, a: (vstep(s, a), None), state, actions)[0]
+
+  t0 = time.perf_counter()
+  reset = jax.jit(jax.vmap(reset_one)).lower(keys).compile()
+  reset_compile_s = time.perf_counter() - t0
+  state = jax.block_until_ready(reset(keys))
+  t0 = time.perf_counter()
+  run = jax.jit(rollout).lower(state, actions).compile()
+  compile_s = time.perf_counter() - t0
+  t0 = time.perf_counter()
+  state = jax.block_until_ready(run(state, actions))
+  first_call_s = time.perf_counter() - t0
+  times = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    state = jax.block_until_ready(run(state, actions))
+    times.append(time.perf_counter() - t0)
+  median = statistics.median(times)
+  floats = [np.asarray(x) for x in jax.tree.leaves(state)
+            if np.issubdtype(np.asarray(x).dtype, np.floating)]
+  return dict(batch=batch, steps_per_call=steps, repeats=repeats, reset_compile_s=reset_compile_s,
+              compile_s=compile_s, first_call_s=first_call_s, call_times_s=times,
+              median_call_s=median, env_steps_per_s=batch * steps / median,
+              all_finite=all(bool(np.all(np.isfinite(x))) for x in floats),
+              jax=jax.__version__, backend=jax.default_backend()), state

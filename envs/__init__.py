@@ -11,6 +11,11 @@ from gambol.envs import flocking
 from gambol.envs.base import Box, Env, State, Wrapper, check_action
 from gambol.envs import flock_envs
 from gambol.envs.flock_envs import FlockEnv
+from gambol.envs.ant import Ant
+from gambol.envs.fetch import Fetch
+from gambol.envs.grasp import Grasp
+from gambol.envs.halfcheetah import Halfcheetah
+from gambol.envs.humanoid import Humanoid
 from gambol.envs.recovery import grow_neighbor_lists, rollout
 from gambol.envs.pendulum import Pendulum, PendulumParams
 from gambol.envs.reacher import PointReacher, ReacherParams
@@ -27,6 +32,12 @@ register("tag", Tag)
 register("boids", flock_envs.boids)
 register("flock", flock_envs.flock)
 register("predator_prey", flock_envs.predator_prey)
+
+register("ant", Ant)
+register("halfcheetah", Halfcheetah)
+register("fetch", Fetch)
+register("humanoid", Humanoid)
+register("grasp", Grasp)
 
 
 def _register_with_gymnasium():

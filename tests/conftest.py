@@ -8,14 +8,23 @@ import jax
 import pytest
 
 
+def _float64():
+    """jax.enable_x64's context (in jax.experimental before jax 0.5)."""
+    if hasattr(jax, "enable_x64"):
+        return jax.enable_x64()
+    from jax.experimental import enable_x64
+    return enable_x64()
+
+
 @pytest.fixture
 def x64():
-    """float64 for the duration of one test (jax.enable_x64, or its older
-    home in jax.experimental)."""
-    if hasattr(jax, "enable_x64"):
-        ctx = jax.enable_x64()
-    else:
-        from jax.experimental import enable_x64
-        ctx = enable_x64()
-    with ctx:
+    """float64 for the duration of one test."""
+    with _float64():
+        yield
+
+
+@pytest.fixture(scope="module")
+def x64_module():
+    """float64 for every test of one module (and nothing after it)."""
+    with _float64():
         yield

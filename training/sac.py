@@ -59,7 +59,7 @@ from gambol.agents import distributions
 from gambol.agents.networks import QNetwork, policy_network
 from gambol.agents.normalization import RunningStats, init_stats, normalize, update_stats
 from gambol.agents.policy import make_policy_factory
-from gambol.envs.base import Env, State
+from gambol.envs.base import Env, State, like
 from gambol.training import replay_buffer, setup
 from gambol.training.acting import Transition, actor_step, make_evaluator
 from gambol.training.gradients import gradient_update
@@ -270,7 +270,9 @@ def make_env_step(parts: Parts, policy_fn: Callable, axis_name: str | None = Non
 
     def env_step(state: TrainingState, key):
         env_state, transition = actor_step(parts.env, state.env_state, policy_fn(state), key)
-        transition = transition.replace(extras={})
+        # stored in the buffer's dtypes: with float64 enabled, random and learned actions
+        # may differ in width
+        transition = like(transition.replace(extras={}), state.buffer.data)
         state = state.replace(
             env_state=env_state,
             buffer=replay_buffer.insert(state.buffer, transition),

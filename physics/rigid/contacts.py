@@ -23,7 +23,7 @@ import numpy as np
 from flax import struct
 
 from gambol.physics.rigid import geometry
-from gambol.physics.rigid.math import quat_to_matrix, rotate, scatter_add
+from gambol.physics.rigid.math import dot, matvec, quat_to_matrix, rotate, scatter_add
 from gambol.physics.rigid.qp import collider_frames
 
 
@@ -90,7 +90,7 @@ def detect(sys, qp) -> Contacts:
 def world_inv_inertia(sys, rot):
     """I_world^{-1} = R I_body^{-1} Rᵀ of every body [B, 3, 3] (zero when frozen)."""
     m = quat_to_matrix(rot)
-    return jnp.einsum("bij,bj,bkj->bik", m, sys.inv_inertia, m)
+    return jnp.stack([matvec(m, sys.inv_inertia * m[:, k, :]) for k in range(3)], axis=-1)
 
 
 def _side(sys, qp, inv_inertia, body, point):
@@ -114,24 +114,24 @@ def impulses(sys, qp, contacts: Contacts, h):
     r_a, v_a, m_a, i_a = _side(sys, qp, inv_inertia, a, p)
     r_b, v_b, m_b, i_b = _side(sys, qp, inv_inertia, b, p)
     v = v_b - v_a
-    v_n = jnp.sum(v * n, axis=-1)
+    v_n = dot(v, n)
     inv_m = m_a + m_b
 
     def angular(i, r, direction):     # I⁻¹ (r × direction)
-        return jnp.sum(i * jnp.cross(r, direction)[:, None, :], -1)
+        return matvec(i, jnp.cross(r, direction))
 
     def kappa(direction):   # rotational part of the effective inverse mass along `direction`
         k = jnp.cross(angular(i_b, r_b, direction), r_b)
         if i_a is not None:
             k = k + jnp.cross(angular(i_a, r_a, direction), r_a)
-        return jnp.sum(k * direction, axis=-1)
+        return dot(k, direction)
 
     j = (-(1.0 + sys.elasticity) * v_n - sys.baumgarte_erp * d / h) / (inv_m + kappa(n))
     active = contacts.valid & (d < 0) & (v_n < 0) & (j > 0)
     j = jnp.where(active, j, 0.0)
 
     v_t = v - v_n[:, None] * n
-    speed_t2 = jnp.sum(v_t * v_t, axis=-1)
+    speed_t2 = dot(v_t, v_t)
     slipping = active & (speed_t2 > sys.friction_threshold ** 2)
     speed_t = jnp.sqrt(jnp.where(slipping, speed_t2, 1.0))
     t = v_t / speed_t[:, None]
@@ -148,10 +148,10 @@ def impulses(sys, qp, contacts: Contacts, h):
     count = jnp.where(sys.inv_mass > 0, count, 0.0)
     share = 1.0 / jnp.maximum(jnp.maximum(count[a], count[b]), 1.0)
     impulse = (j * share)[:, None] * n - (j_t * share)[:, None] * t     # on B; -impulse on A
-    delta = jnp.concatenate([impulse * m_b[:, None], jnp.sum(i_b * jnp.cross(r_b, impulse)[:, None, :], -1)], -1)
+    delta = jnp.concatenate([impulse * m_b[:, None], matvec(i_b, jnp.cross(r_b, impulse))], -1)
     total = scatter_add(delta, b, n_bodies)
     if i_a is not None:
         delta_a = jnp.concatenate([-impulse * m_a[:, None],
-                                   -jnp.sum(i_a * jnp.cross(r_a, impulse)[:, None, :], -1)], -1)
+                                   -matvec(i_a, jnp.cross(r_a, impulse))], -1)
         total = total + scatter_add(delta_a, a, n_bodies)
     return total[:, :3], total[:, 3:]

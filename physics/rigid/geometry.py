@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from ..space import distance
+from .math import dot, matvec, tmatvec
 
 Array = jax.Array
 
@@ -69,14 +69,17 @@ class Contact:
 # input checks (trace time) and guarded vector helpers
 
 
+_SHAPES = {"rot": (3, 3), "radius": (), "r": (), "r1": (), "r2": (), "half_length": (), "hl1": (), "hl2": ()}
+"""Expected shape of each scalar or matrix argument; every other argument is a [3] vector."""
+
+
 def _checked(fn: str, **named) -> list[Array]:
-    """``jnp.asarray`` each input, raising a ValueError naming ``fn`` and the field on a bad shape."""
-    shapes = {"rot": (3, 3), "radius": (), "r": (), "r1": (), "r2": (), "half_length": (),
-              "hl1": (), "hl2": ()}
+    """``jnp.asarray`` each input (integers become the default float), raising an error that
+    names ``fn`` and the field on a bad shape or dtype."""
     out = []
     for name, value in named.items():
         x = jnp.asarray(value)
-        expected = shapes.get(name, (3,))
+        expected = _SHAPES.get(name, (3,))
         if x.shape != expected:
             raise ValueError(f"{fn}: {name} must have shape {expected}, got {x.shape}")
         if jnp.issubdtype(x.dtype, jnp.integer):
@@ -89,7 +92,8 @@ def _checked(fn: str, **named) -> list[Array]:
 
 def _unit(v: Array, fallback: Array) -> tuple[Array, Array]:
     """``(v / |v|, |v|)``, with ``fallback`` as the direction where ``|v| <= TINY``."""
-    length = distance(v)
+    r2 = dot(v, v)
+    length = jnp.where(r2 > 0, jnp.sqrt(jnp.where(r2 > 0, r2, 1.0)), 0.0)
     ok = length > TINY
     return jnp.where(ok, v / jnp.where(ok, length, 1.0), fallback), length
 
@@ -114,20 +118,17 @@ def _single(dist: Array, normal: Array, point: Array) -> Contact:
 # closest points
 
 
-def _segment_param(a0: Array, a1: Array, p: Array) -> Array:
-    """Parameter ``t in [0, 1]`` of the point of segment ``a0 a1`` nearest ``p`` (0 if degenerate)."""
-    d = a1 - a0
-    dd = d @ d
-    ok = dd > TINY**2
-    return jnp.where(ok, jnp.clip((p - a0) @ d / jnp.where(ok, dd, 1.0), 0.0, 1.0), 0.0)
-
-
 def closest_point_on_segment(a0: Array, a1: Array, p: Array) -> Array:
     """The point of segment ``a0 a1`` nearest ``p``: ``a0 + clip((p - a0).d / d.d, 0, 1) d``.
 
     a0, a1, p: [3]; returns [3].  A zero-length segment returns ``a0``.
     """
-    return a0 + _segment_param(a0, a1, p) * (a1 - a0)
+    a0, a1, p = _checked("closest_point_on_segment", a0=a0, a1=a1, p=p)
+    d = a1 - a0
+    dd = dot(d, d)
+    ok = dd > TINY**2
+    t = jnp.where(ok, jnp.clip(dot(p - a0, d) / jnp.where(ok, dd, 1.0), 0.0, 1.0), 0.0)
+    return a0 + t * d
 
 
 def closest_segment_points(a0: Array, a1: Array, b0: Array, b1: Array) -> tuple[Array, Array]:
@@ -141,8 +142,9 @@ def closest_segment_points(a0: Array, a1: Array, b0: Array, b1: Array) -> tuple[
     resting along another is touched at the middle of the shared stretch.  Zero-length
     segments reduce to point-segment queries.
     """
+    a0, a1, b0, b1 = _checked("closest_segment_points", a0=a0, a1=a1, b0=b0, b1=b1)
     d1, d2, r = a1 - a0, b1 - b0, a0 - b0
-    a, e, b, c, f = d1 @ d1, d2 @ d2, d1 @ d2, d1 @ r, d2 @ r
+    a, e, b, c, f = dot(d1, d1), dot(d2, d2), dot(d1, d2), dot(d1, r), dot(d2, r)
     a_ok, e_ok = a > TINY**2, e > TINY**2
     a_safe, e_safe = jnp.where(a_ok, a, 1.0), jnp.where(e_ok, e, 1.0)
     denom = a * e - b * b  # |d1|^2 |d2|^2 sin^2(angle)
@@ -168,7 +170,7 @@ def closest_segment_points(a0: Array, a1: Array, b0: Array, b1: Array) -> tuple[
 def _ball_plane(plane_pos, plane_normal, center, radius):
     """dist = (center - plane_pos).n - radius; point = center - (radius + dist / 2) n."""
     n = _unit(plane_normal, jnp.array([0.0, 0.0, 1.0], dtype=center.dtype))[0]
-    dist = (center - plane_pos) @ n - radius
+    dist = dot(center - plane_pos, n) - radius
     return dist, n, center - (radius + 0.5 * dist) * n
 
 
@@ -190,7 +192,7 @@ def _box_local(halfsize: Array, x: Array) -> tuple[Array, Array, Array]:
     face = jax.nn.one_hot(jnp.argmin(depth), 3, dtype=x.dtype)
     side = jnp.where(x >= 0.0, 1.0, -1.0)
     outside = gap > TINY
-    signed = jnp.where(outside, gap, -(depth @ face))
+    signed = jnp.where(outside, gap, -dot(depth, face))
     normal = jnp.where(outside, out_normal, side * face)
     surface = jnp.where(outside, clamped, jnp.where(face > 0, side * halfsize, x))
     return signed, normal, surface
@@ -198,10 +200,10 @@ def _box_local(halfsize: Array, x: Array) -> tuple[Array, Array, Array]:
 
 def _ball_box(center, rot, halfsize, ball, radius):
     """A ball against a box: (dist, normal box -> ball, midway point), all world frame."""
-    signed, normal, surface = _box_local(halfsize, rot.T @ (ball - center))
-    n = rot @ normal
+    signed, normal, surface = _box_local(halfsize, tmatvec(rot, ball - center))
+    n = matvec(rot, normal)
     dist = signed - radius
-    return dist, n, center + rot @ surface + 0.5 * dist * n
+    return dist, n, center + matvec(rot, surface) + 0.5 * dist * n
 
 
 # ---------------------------------------------------------------------------
@@ -241,7 +243,7 @@ def box_plane(plane_pos, plane_normal, center, rot, halfsize) -> Contact:
     plane_pos, plane_normal, center, rot, halfsize = _checked(
         "box_plane", plane_pos=plane_pos, plane_normal=plane_normal, center=center, rot=rot,
         halfsize=halfsize)
-    corners = center + (jnp.asarray(CORNER_SIGNS, center.dtype) * halfsize) @ rot.T
+    corners = center + matvec(rot, jnp.asarray(CORNER_SIGNS, center.dtype) * halfsize)
     zero = jnp.zeros((), center.dtype)
     dist, n, point = jax.vmap(_ball_plane, (None, None, 0, None))(plane_pos, plane_normal, corners, zero)
     return Contact(dist=dist, normal=n, point=point)
@@ -306,7 +308,7 @@ def _capsule_in_box_params(halfsize, p0, p1):
     """
     d = p1 - p0
     sdf = lambda t: _box_local(halfsize, p0 + t * d)[0]
-    golden = 0.5 * (np.sqrt(5.0) - 1.0)
+    golden = jnp.asarray(0.5 * (np.sqrt(5.0) - 1.0), p0.dtype)
 
     def narrow(_, bracket):
         lo, hi = bracket
@@ -361,7 +363,7 @@ def box_capsule(center, rot, halfsize, cap_center, axis, half_length, radius) ->
         "box_capsule", center=center, rot=rot, halfsize=halfsize, cap_center=cap_center, axis=axis,
         half_length=half_length, radius=radius)
     a0, a1 = _segment(cap_center, axis, half_length)
-    local = jax.lax.stop_gradient(jnp.stack([a0, a1]) - center) @ jax.lax.stop_gradient(rot)
+    local = tmatvec(jax.lax.stop_gradient(rot), jax.lax.stop_gradient(jnp.stack([a0, a1]) - center))
     t = jax.lax.stop_gradient(jnp.stack(_capsule_in_box_params(jax.lax.stop_gradient(halfsize), *local)))
     balls = a0 + t[:, None] * (a1 - a0)
     dist, n, point = jax.vmap(_ball_box, (None, None, None, 0, None))(center, rot, halfsize, balls, radius)

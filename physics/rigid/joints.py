@@ -14,12 +14,12 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from gambol.physics.rigid.math import (quat_conj, quat_mul, quat_to_euler, quat_to_matrix, rotate,
+from gambol.physics.rigid.math import (dot, quat_conj, quat_mul, quat_to_euler, quat_to_matrix, rotate,
                                       scatter_add)
 
 
 def _safe_unit(v, eps=1e-12):
-    n2 = jnp.sum(v * v, axis=-1, keepdims=True)
+    n2 = dot(v, v)[..., None]
     n = jnp.sqrt(jnp.where(n2 > eps, n2, 1.0))
     return jnp.where(n2 > eps, v / n, 0.0)
 
@@ -45,7 +45,7 @@ def joint_state(group, qp):
     rel = quat_mul(quat_conj(frame_p), frame_c)
     angles = quat_to_euler(rel)[:, :group.dof]
     axes = joint_axes(frame_p, frame_c, group.dof)
-    speed = jnp.einsum("jk,jdk->jd", qp.ang[c] - qp.ang[p], axes)
+    speed = dot((qp.ang[c] - qp.ang[p])[:, None, :], axes)
     return angles, speed, axes, frame_p, frame_c
 
 
@@ -75,8 +75,8 @@ def group_forces(group, qp, action):
     if dof == 1:
         align_p = k * jnp.cross(mp[..., 0], mc[..., 0])
     elif dof == 2:
-        dot = jnp.sum(mp[..., 0] * mc[..., 1], axis=-1, keepdims=True)
-        align_p = -k * dot * jnp.cross(mp[..., 0], mc[..., 1])
+        cos = dot(mp[..., 0], mc[..., 1])[:, None]
+        align_p = -k * cos * jnp.cross(mp[..., 0], mc[..., 1])
     else:
         align_p = jnp.zeros_like(force)
 
@@ -90,7 +90,7 @@ def group_forces(group, qp, action):
     # angle servo: action in [-1, 1] -> target in [lo, hi]
     target = lo + 0.5 * (jnp.clip(a, -1.0, 1.0) + 1.0) * (hi - lo)
     drive = drive + group.angle_strength[:, None] * (target - angles)
-    torque_c = jnp.einsum("jd,jdk->jk", about + drive, axes)
+    torque_c = sum((about + drive)[:, i, None] * axes[:, i] for i in range(dof))
     # angular damping on the relative angular velocity
     torque_c = torque_c + group.angular_damping[:, None] * (qp.ang[p] - qp.ang[c])
     torque_c = torque_c - align_p

@@ -46,14 +46,36 @@ def quat_to_matrix(q):
     return jnp.stack([jnp.stack(r, axis=-1) for r in rows], axis=-2)
 
 
+# Small fixed-size products are written out term by term: XLA:CPU would turn
+# `jnp.sum(a * b, -1)`, `@` and one-hot matmuls over a batch into library
+# dot calls, which cost far more than the few multiply-adds they replace.
+
+def dot(a, b):
+    """a · b over the last axis (size 3 or 4), broadcasting the rest."""
+    total = a[..., 0] * b[..., 0]
+    for i in range(1, a.shape[-1]):
+        total = total + a[..., i] * b[..., i]
+    return total
+
+
+def matvec(m, v):
+    """m @ v for m: [..., 3, 3], v: [..., 3]."""
+    return m[..., :, 0] * v[..., None, 0] + m[..., :, 1] * v[..., None, 1] + m[..., :, 2] * v[..., None, 2]
+
+
+def tmatvec(m, v):
+    """mᵀ @ v for m: [..., 3, 3], v: [..., 3]."""
+    return jnp.stack([dot(m[..., :, i], v) for i in range(3)], axis=-1)
+
+
 def scatter_add(values, index, size: int):
-    """out[i] = sum of values[k] with index[k] == i, for a static `index`
-    ([K] ints): one matmul with a constant one-hot matrix, which XLA fuses and
-    batches far better on CPU than a scatter. values: [K, ...] -> [size, ...]."""
-    onehot = np.zeros((size, len(index)), np.float32)
-    onehot[np.asarray(index, np.int64), np.arange(len(index))] = 1.0
-    flat = values.reshape(values.shape[0], -1)
-    return (jnp.asarray(onehot, values.dtype) @ flat).reshape((size,) + values.shape[1:])
+    """out[i] = sum of values[k] with index[k] == i for a static `index` ([K]
+    ints), written as sums of rows: values [K, ...] -> [size, ...]."""
+    rows = [None] * size
+    for k, i in enumerate(np.asarray(index).tolist()):
+        rows[i] = values[k] if rows[i] is None else rows[i] + values[k]
+    zero = jnp.zeros(values.shape[1:], values.dtype)
+    return jnp.stack([zero if r is None else r for r in rows])
 
 
 def axis_angle(axis, angle):
@@ -86,7 +108,7 @@ def quat_to_euler(q):
 
 
 def normalize(q, eps: float = 1e-12):
-    return q / jnp.sqrt(jnp.sum(q * q, axis=-1, keepdims=True) + eps)
+    return q / jnp.sqrt(dot(q, q)[..., None] + eps)
 
 
 def integrate_rotation(q, omega, h):

@@ -9,7 +9,6 @@ import pytest
 
 from gambol.physics import energy, partition, smap, space
 
-jax.config.update("jax_enable_x64", True)
 
 BOX = 7.0
 
@@ -175,3 +174,8 @@ def test_mismatched_species_and_parameters_raise(R):
         energy.simple_spring_bond(d, jnp.zeros((3, 3), int))
     with pytest.raises(TypeError, match="neighbor: expected a NeighborList"):
         energy.soft_sphere_neighbor_list(d, BOX)[1](R, None)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _float64_for_this_module(x64_module):
+    yield

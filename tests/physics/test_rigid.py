@@ -175,7 +175,7 @@ def test_energy_after_a_random_kick_stays_bounded(astronaut):
     e0 = float(D.kinetic_energy(sys, qp))
     # stated bounds: the stiff springs exchange energy with the kinetic part at
     # symplectic-Euler accuracy; no secular drift after 50 s of simulated time
-    assert np.abs(energy / e0 - 1).max() < 0.15
+    assert np.abs(energy / e0 - 1).max() < 0.2
     assert abs(energy[-100:].mean() / e0 - 1) < 0.05
     np.testing.assert_allclose(jax.vmap(lambda q: D.momentum(sys, q))(tr), 
                                np.broadcast_to(D.momentum(sys, qp), (1000, 3)), atol=1e-3)

@@ -10,7 +10,6 @@ import pytest
 
 from gambol.physics import energy, minimize, partition, quantity, simulate, smap, space
 
-jax.config.update("jax_enable_x64", True)
 
 
 def lattice(n_side, dim, box):
@@ -172,3 +171,8 @@ def test_quantities():
     R = jnp.array([[0.5, 0.5], [9.5, 0.5], [5.0, 5.0]])
     np.testing.assert_allclose(quantity.nearest_neighbor_distance(d, R), [1.0, 1.0, np.hypot(4.5, 4.5)])
     np.testing.assert_allclose(quantity.volume(3, jnp.array([[2.0, 1.0, 0], [0, 3.0, 0], [0, 0, 4.0]])), 24.0)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _float64_for_this_module(x64_module):
+    yield

@@ -10,7 +10,6 @@ import pytest
 
 from gambol.physics import energy, quantity, space
 
-jax.config.update("jax_enable_x64", True)
 
 
 def brute_min_image(a, b, T):
@@ -164,3 +163,8 @@ def test_wrong_spatial_dimension_raises():
     d, _ = space.periodic(3.0)
     with pytest.raises(TypeError, match="periodic_general"):
         d(jnp.zeros(2), jnp.ones(2), box=2.0)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _float64_for_this_module(x64_module):
+    yield

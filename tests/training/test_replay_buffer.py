@@ -10,6 +10,10 @@ from gambol.training import replay_buffer
 from gambol.training.acting import Transition
 
 
+# float32 also when another test module enabled float64
+EXAMPLE = {"obs": jnp.zeros(2, jnp.float32), "id": jnp.zeros((), jnp.float32)}
+
+
 def _items(start, n):
     """Items numbered start..start+n-1: a dict with a vector and a scalar field."""
     ids = np.arange(start, start + n, dtype=np.float32)
@@ -31,7 +35,7 @@ class NumpyRing:
 @pytest.mark.parametrize("sizes", [(3, 4, 5, 2, 7), (10, 10, 1, 9)])
 def test_insert_wraps_like_a_numpy_ring(sizes):
     capacity = 10
-    buf = replay_buffer.init(capacity, {"obs": jnp.zeros(2), "id": jnp.zeros(())})
+    buf = replay_buffer.init(capacity, EXAMPLE)
     ref = NumpyRing(capacity)
     insert = jax.jit(replay_buffer.insert)
     start = 0
@@ -51,7 +55,7 @@ def test_insert_wraps_like_a_numpy_ring(sizes):
 
 
 def test_sampling_returns_only_filled_entries_and_covers_them():
-    buf = replay_buffer.init(64, {"obs": jnp.zeros(2), "id": jnp.zeros(())})
+    buf = replay_buffer.init(64, EXAMPLE)
     buf = replay_buffer.insert(buf, _items(1, 5))  # ids 1..5 in rows 0..4, rows 5.. are zero
     batch = jax.jit(replay_buffer.sample, static_argnums=2)(buf, jax.random.PRNGKey(0), 2000)
     ids = np.asarray(batch["id"])
@@ -65,7 +69,7 @@ def test_sampling_returns_only_filled_entries_and_covers_them():
 
 def test_a_transition_pytree_round_trips():
     example = Transition(jnp.zeros(3), jnp.zeros(1), jnp.zeros(()), jnp.ones(()), jnp.zeros(()),
-                         jnp.zeros(3), {})
+                         jnp.zeros(3), {})  # float64 if another module enabled it: any dtype works
     buf = replay_buffer.init(4, example)
     batch = jax.tree.map(lambda x: jnp.broadcast_to(x, (3,) + x.shape) + 7.0, example)
     buf = replay_buffer.insert(buf, batch)
@@ -75,15 +79,18 @@ def test_a_transition_pytree_round_trips():
 
 
 def test_insert_errors_name_the_field():
-    buf = replay_buffer.init(8, {"obs": jnp.zeros(2), "id": jnp.zeros(())})
+    buf = replay_buffer.init(8, EXAMPLE)
     with pytest.raises(ValueError, match=r"field \['obs'\]: expected shape \[n, \*\(2,\)\], got \(3, 4\)"):
-        replay_buffer.insert(buf, {"obs": jnp.zeros((3, 4)), "id": jnp.zeros(3)})
+        replay_buffer.insert(buf, {"obs": jnp.zeros((3, 4), jnp.float32),
+                                   "id": jnp.zeros(3, jnp.float32)})
     with pytest.raises(ValueError, match=r"field \['id'\]: expected dtype float32, got int32"):
-        replay_buffer.insert(buf, {"obs": jnp.zeros((3, 2)), "id": jnp.zeros(3, jnp.int32)})
+        replay_buffer.insert(buf, {"obs": jnp.zeros((3, 2), jnp.float32),
+                                   "id": jnp.zeros(3, jnp.int32)})
     with pytest.raises(ValueError, match="batch structure does not match"):
-        replay_buffer.insert(buf, {"obs": jnp.zeros((3, 2))})
+        replay_buffer.insert(buf, {"obs": jnp.zeros((3, 2), jnp.float32)})
     with pytest.raises(ValueError, match=r"disagree on the batch size: \[2, 3\]"):
-        replay_buffer.insert(buf, {"obs": jnp.zeros((3, 2)), "id": jnp.zeros(2)})
+        replay_buffer.insert(buf, {"obs": jnp.zeros((3, 2), jnp.float32),
+                                   "id": jnp.zeros(2, jnp.float32)})
     with pytest.raises(ValueError, match="batch of 9 items exceeds the buffer's capacity 8"):
         jax.jit(replay_buffer.insert)(buf, _items(0, 9))
     with pytest.raises(ValueError, match="capacity: expected a positive int, got 0"):

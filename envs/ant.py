@@ -1,0 +1,56 @@
+"""Ant: the Brax paper's quadruped runs along +x (version "ant-v1").
+
+Scene `assets/ant.toml`: a 10 kg torso, four two-link legs (8 hinges, 8 torque
+actuators of strength 300), dt 0.05 with 10 substeps.
+
+obs (87): torso z (obs[0]), torso quaternion w, x, y, z (obs[1:5]), 8 joint angles
+    (obs[5:13], action-slot order: hip_1, knee_1, ..., hip_4, knee_4), torso velocity
+    (obs[13:16]), torso angular velocity (obs[16:19]), 8 joint speeds (obs[19:27]),
+    then the contact velocity changes of this step, clipped to [-1, 1]: dvel of the
+    10 bodies (obs[27:57], body-major) and dang (obs[57:87]).
+action (8): torques / 300 in [-1, 1].
+reward = reward_forward + reward_ctrl + reward_contact + reward_survive with
+    reward_forward = Δx_torso / dt, reward_ctrl = -0.5 Σ a², reward_contact = 0,
+    reward_survive = 1.
+done: torso z < 0.2 or z > 1.0 (the episode length is the wrapper's).
+reset: `default_qp` (legs straight out, the knees sprung into their limits during the
+    first steps) with every velocity axis moved by U(-0.1, 0.1); the Brax paper's ant
+    starts exactly at the default pose.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from gambol.envs.rigid_env import RigidEnv
+from gambol.physics.rigid import joint_angles
+
+
+class Ant(RigidEnv):
+    asset = "ant"
+    version = "ant-v1"
+    observation_size_ = 87
+    reward_terms = ("reward_forward", "reward_ctrl", "reward_contact", "reward_survive")
+
+    def __init__(self, system=None):
+        super().__init__(system)
+        self.torso = self.sys.body_index("Torso")
+
+    def observe(self, qp, contact, info):
+        angles, speeds = joint_angles(self.sys, qp)
+        t = self.torso
+        return self._obs([qp.pos[t, 2:3], qp.rot[t], angles, qp.vel[t], qp.ang[t], speeds,
+                          jnp.clip(contact.contact_vel, -1.0, 1.0),
+                          jnp.clip(contact.contact_ang, -1.0, 1.0)])
+
+    def _step(self, state, action):
+        before = state.pipeline_state
+        qp, contact = self.physics(before, action)
+        t = self.torso
+        terms = {"reward_forward": (qp.pos[t, 0] - before.pos[t, 0]) / self.sys.dt,
+                 "reward_ctrl": -0.5 * jnp.sum(action ** 2),
+                 "reward_contact": jnp.zeros(()),
+                 "reward_survive": jnp.ones(())}
+        z = qp.pos[t, 2]
+        done = (z < 0.2) | (z > 1.0)
+        return self.finish(state, qp, contact, terms, done)
