@@ -107,7 +107,7 @@ def rho(r: Array, cutoff, alpha) -> Array:
 
 
 def _norm(d: Array) -> Array:
-    return jnp.sqrt(jnp.sum(d * d, axis=-1) + _EPS ** 2)
+    return jnp.sqrt(space.dot(d, d) + _EPS ** 2)
 
 
 def displacements_to(displacement, targets: Array, origins: Array) -> Array:
@@ -129,14 +129,14 @@ def _cohesion(d: Array, visible: Array, N: Array, strength) -> Array:
     count = jnp.sum(visible, axis=-1)
     delta = jnp.sum(jnp.where(visible[..., None], d, 0.0), axis=-2) / jnp.maximum(count, 1)[..., None]
     delta_hat = delta / _norm(delta)[..., None]
-    e = 0.5 * strength * (1.0 - jnp.sum(delta_hat * N, axis=-1)) ** 2
+    e = 0.5 * strength * (1.0 - space.dot(delta_hat, N)) ** 2
     return jnp.where(count > 0, e, 0.0)
 
 
 def _facing_away(d: Array, N: Array, cutoff, strength, power) -> Array:
     """J (1 - r/D)^power (1 + N.hat(d))^2 inside D: lowest when facing away from d."""
     r = _norm(d)
-    return strength * jnp.maximum(1.0 - r / cutoff, 0.0) ** power * (1.0 + jnp.sum(N * d, axis=-1) / r) ** 2
+    return strength * jnp.maximum(1.0 - r / cutoff, 0.0) ** power * (1.0 + space.dot(N, d) / r) ** 2
 
 
 def _obstacle_energy(p: FlockParams, displacement, agents: Agents) -> Array:
@@ -162,9 +162,9 @@ def boid_energies(p: FlockParams, displacement, boids: Agents, idx: Array,
     r = _norm(d)
     r_fixed = r if d_fixed is d else _norm(d_fixed)
     Nj = N[jnp.where(valid, idx, 0)]
-    facing = jnp.sum(d_fixed * N[:, None], -1) / r_fixed          # cos of the angle to j from i's heading
+    facing = space.dot(d_fixed, N[:, None]) / r_fixed          # cos of the angle to j from i's heading
     visible = valid & (facing > jnp.cos(p.fov_angle))
-    align = p.align_strength * rho(r_fixed, p.align_range, p.alpha) * (1.0 - jnp.sum(N[:, None] * Nj, -1)) ** 2
+    align = p.align_strength * rho(r_fixed, p.align_range, p.alpha) * (1.0 - space.dot(N[:, None], Nj)) ** 2
     avoid = p.avoid_strength * rho(r, p.avoid_range, p.alpha)
     terms = {
         "alignment": 0.5 * jnp.sum(jnp.where(visible, align, 0.0), axis=1),
@@ -190,7 +190,7 @@ def predator_energies(p: FlockParams, displacement, predators: Agents, boids: Ag
     N = heading(predators.theta)
     d = displacements_to(displacement, Rb, Rq)                                                  # [p, n, 2]
     r = _norm(d)
-    visible = (r < p.predator_boid_range) & (jnp.sum(d * N[:, None], -1) / r > jnp.cos(p.fov_angle))
+    visible = (r < p.predator_boid_range) & (space.dot(d, N[:, None]) / r > jnp.cos(p.fov_angle))
     return {"chase": _cohesion(d, visible, N, p.predator_boid_strength),
             "obstacle": _obstacle_energy(p, displacement, predators)}
 

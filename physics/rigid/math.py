@@ -9,6 +9,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
+from gambol.physics.space import dot  # noqa: F401  (re-exported for the rigid modules)
+
 
 def quat_mul(a, b):
     """Hamilton product a ⊗ b. a, b: [..., 4]."""
@@ -49,14 +51,6 @@ def quat_to_matrix(q):
 # Small fixed-size products are written out term by term: XLA:CPU would turn
 # `jnp.sum(a * b, -1)`, `@` and one-hot matmuls over a batch into library
 # dot calls, which cost far more than the few multiply-adds they replace.
-
-def dot(a, b):
-    """a · b over the last axis (size 3 or 4), broadcasting the rest."""
-    total = a[..., 0] * b[..., 0]
-    for i in range(1, a.shape[-1]):
-        total = total + a[..., i] * b[..., i]
-    return total
-
 
 def matvec(m, v):
     """m @ v for m: [..., 3, 3], v: [..., 3]."""
