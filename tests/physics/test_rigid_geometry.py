@@ -14,19 +14,6 @@ from gambol.physics.rigid import geometry as geo
 UP = np.array([0.0, 0.0, 1.0])
 
 
-def enable_x64():
-    if hasattr(jax, "enable_x64"):
-        return jax.enable_x64()
-    from jax.experimental import enable_x64 as context  # jax < 0.5
-    return context()
-
-
-@pytest.fixture
-def x64():
-    with enable_x64():
-        yield
-
-
 # ---------------------------------------------------------------------------
 # numpy brute force and reference shapes
 
