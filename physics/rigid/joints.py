@@ -24,11 +24,11 @@ def _safe_unit(v, eps=1e-12):
     return jnp.where(n2 > eps, v / n, 0.0)
 
 
-def joint_axes(frame_p, frame_c, dof: int):
-    """World axes of each DoF [J, dof, 3]: x of the parent frame, then the
+def joint_axes(mp, mc, dof: int):
+    """World axes of each DoF [J, dof, 3] from the joint frames' rotation
+    matrices mp, mc [J, 3, 3]: x of the parent frame, then the
     line of nodes y' (the child's y for a universal joint), then z'' of the
     child frame."""
-    mp, mc = quat_to_matrix(frame_p), quat_to_matrix(frame_c)
     x_p = mp[..., :, 0]
     if dof == 1:
         return x_p[:, None]
@@ -38,15 +38,17 @@ def joint_axes(frame_p, frame_c, dof: int):
 
 
 def joint_state(group, qp):
-    """(angles [J, dof], velocities [J, dof], axes [J, dof, 3]) of a group."""
+    """(angles [J, dof], velocities [J, dof], axes [J, dof, 3], and the world
+    joint-frame matrices of parent and child [J, 3, 3]) of a group."""
     p, c = np.asarray(group.parent), np.asarray(group.child)
     frame_p = quat_mul(qp.rot[p], group.frame)
     frame_c = quat_mul(qp.rot[c], group.frame)
     rel = quat_mul(quat_conj(frame_p), frame_c)
     angles = quat_to_euler(rel)[:, :group.dof]
-    axes = joint_axes(frame_p, frame_c, group.dof)
+    mp, mc = quat_to_matrix(frame_p), quat_to_matrix(frame_c)
+    axes = joint_axes(mp, mc, group.dof)
     speed = dot((qp.ang[c] - qp.ang[p])[:, None, :], axes)
-    return angles, speed, axes, frame_p, frame_c
+    return angles, speed, axes, mp, mc
 
 
 def group_forces(group, qp, action):
@@ -68,8 +70,7 @@ def group_forces(group, qp, action):
     mid = 0.5 * (a_p + a_c)
     arm_p, arm_c = mid - qp.pos[p], mid - qp.pos[c]
 
-    angles, speed, axes, frame_p, frame_c = joint_state(group, qp)
-    mp, mc = quat_to_matrix(frame_p), quat_to_matrix(frame_c)
+    angles, speed, axes, mp, mc = joint_state(group, qp)
     # axis alignment, torque on the parent (the child gets the opposite):
     # hinge U = k (1 - x_p.x_c); universal U = k/2 (x_p.y_c)^2; ball: none
     if dof == 1:
