@@ -1,0 +1,42 @@
+"""Runs a notebook of colabs/ top to bottom with its SMALL switch on (GAMBOL_SMALL=1).
+
+Each notebook has its own test file (tests/colabs/test_<name>.py), so `pytest -n 2 --dist
+loadfile` runs two notebooks at once. A failing cell fails the test with the cell's traceback.
+"""
+import os
+import pathlib
+
+import pytest
+
+COLABS = pathlib.Path(__file__).resolve().parents[2] / "colabs"
+
+
+@pytest.fixture
+def run_notebook(tmp_path, monkeypatch):
+    """run_notebook(name) -> executed nbformat notebook; runs in a fresh kernel inside tmp_path."""
+    nbclient = pytest.importorskip("nbclient")
+    nbformat = pytest.importorskip("nbformat")
+    pytest.importorskip("ipykernel")
+
+    def run(name):
+        path = COLABS / f"{name}.ipynb"
+        notebook = nbformat.read(path, as_version=4)
+        monkeypatch.setenv("GAMBOL_SMALL", "1")
+        monkeypatch.setenv("MPLBACKEND", "Agg")
+        client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
+                                         resources={"metadata": {"path": str(tmp_path)}})
+        client.execute()
+        return notebook
+
+    return run
+
+
+def outputs_text(notebook):
+    """All text a notebook's cells printed or returned, joined: for checks on what it reports."""
+    chunks = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if "text" in output:
+                chunks.append(output["text"])
+            chunks.append(output.get("data", {}).get("text/plain", ""))
+    return "\n".join(chunks)
