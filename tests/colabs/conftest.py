@@ -30,13 +30,3 @@ def run_notebook(tmp_path, monkeypatch):
 
     return run
 
-
-def outputs_text(notebook):
-    """All text a notebook's cells printed or returned, joined: for checks on what it reports."""
-    chunks = []
-    for cell in notebook.cells:
-        for output in cell.get("outputs", []):
-            if "text" in output:
-                chunks.append(output["text"])
-            chunks.append(output.get("data", {}).get("text/plain", ""))
-    return "\n".join(chunks)
