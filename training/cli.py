@@ -9,7 +9,8 @@ A run folder holds `run.json` (env, algo, seed, settings), `metrics.jsonl` (one
 JSON object per report: `step`, `seconds` and the trainer's metrics),
 `reward_curve.png`, `checkpoints/` (the whole training state, for `--resume`),
 `policy/` (the final policy parameters, orbax) and `rollout.gif` (one
-evaluation episode, for envs that render).
+evaluation episode, for envs that render; rigid-body envs also get `rollout.html`,
+a 3D player that works offline).
 """
 
 from __future__ import annotations
@@ -152,7 +153,7 @@ class Progress:
             rate = 0.0
         else:
             rate = (steps - self.first_steps) / max(seconds, 1e-9)
-        eta = (self.total - steps) / rate if rate > 0 else float("nan")
+        eta = max(self.total - steps, 0) / rate if rate > 0 else float("nan")
         width, done = 30, min(steps / self.total, 1.0)
         bar = "#" * int(width * done) + "-" * (width - int(width * done))
         eta_text = time.strftime("%H:%M:%S", time.gmtime(eta)) if np.isfinite(eta) else "--:--:--"
@@ -192,9 +193,10 @@ def plot_rewards(metrics_path: str, png_path: str) -> None:
     plt.close(fig)
 
 
-def render_gif(run: Run, make_policy, params, gif_path: str, seed: int = 0) -> bool:
-    """One deterministic episode of the env rendered to `gif_path`; False (and a
-    message) if the env cannot render."""
+def render_rollout(run: Run, make_policy, params, gif_path: str, seed: int = 0) -> list[str]:
+    """One deterministic episode rendered to `gif_path` and, for rigid-body envs, to a
+    self-contained 3D player next to it (`.html`); returns the paths written (none,
+    with a message, if the env cannot render)."""
     import imageio.v2 as imageio
 
     env = _eval_env(run, 1)
@@ -214,14 +216,27 @@ def render_gif(run: Run, make_policy, params, gif_path: str, seed: int = 0) -> b
         frames = [env.render(first)]
     except NotImplementedError as error:
         print(f"render: skipped, {error}")
-        return False
+        return []
+    length = run.config.episode_length
     for t in range(run.config.episode_length):
         state = jax.tree.map(lambda x: x[t], states)
         frames.append(env.render(state))
         if bool(np.all(state.done)):
+            length = t + 1
             break
     imageio.mimsave(gif_path, frames, duration=0.05, loop=0)
-    return True
+    written = [gif_path]
+    system = getattr(env.unwrapped, "sys", None)
+    if system is not None:                     # a rigid-body env: its qp per agent step
+        from gambol.envs.rigid_render import trajectory_html
+        qps = jax.tree.map(lambda f, x: np.concatenate([f[None, 0], x[:length, 0]]),
+                           first.pipeline_state, states.pipeline_state)
+        html_path = os.path.splitext(gif_path)[0] + ".html"
+        repeat = getattr(run.config, "action_repeat", 1)
+        trajectory_html(system, qps, html_path, fps=1.0 / (float(system.dt) * repeat),
+                        title=f"gambol: {run.algo} on {run.env}")
+        written.append(html_path)
+    return written
 
 
 # -- commands -------------------------------------------------------------------------------
@@ -262,8 +277,9 @@ def train(args) -> dict:
         return metrics
     plot_rewards(run.path("metrics.jsonl"), run.path("reward_curve.png"))
     print(f"{run.folder}: eval/episode_reward {_reward(metrics):.3f}; policy in {run.path('policy')}")
-    if not args.no_render and render_gif(run, make_policy, params, run.path("rollout.gif"), run.seed):
-        print(f"rollout: {run.path('rollout.gif')}")
+    if not args.no_render:
+        for path in render_rollout(run, make_policy, params, run.path("rollout.gif"), run.seed):
+            print(f"rollout: {path}")
     return metrics
 
 
@@ -281,16 +297,23 @@ def render(args) -> str | None:
     run = Run.load(args.run)
     make_policy, params = load_policy(run)
     path = args.out or run.path("rollout.gif")
-    if render_gif(run, make_policy, params, path, args.seed):
-        print(f"rollout: {path}")
-        return path
-    return None
+    written = render_rollout(run, make_policy, params, path, args.seed)
+    for written_path in written:
+        print(f"rollout: {written_path}")
+    return written[0] if written else None
 
 
 def main(argv: Sequence[str] | None = None):
+    """Runs one command; returns what it computed (metrics, the mean return, the GIF path)."""
     args = _parser().parse_args(argv)
     return {"train": train, "eval": evaluate, "render": render}[args.command](args)
 
 
-if __name__ == "__main__":
+def console() -> int:
+    """The `gambol` console script: exit status 0 once the command finished."""
     main()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(console())

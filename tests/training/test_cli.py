@@ -60,6 +60,13 @@ def test_render_writes_a_gif_of_an_episode(run, tmp_path):
     assert len(frames) == 21 and frames[0].shape[-1] in (3, 4)
 
 
+def test_the_console_script_exits_with_status_zero(run, monkeypatch, capsys):
+    folder, _ = run       # `sys.exit(main())` would exit 1 on the dict of metrics train returns
+    monkeypatch.setattr("sys.argv", ["gambol", "eval", "--run", folder, "--episodes", "2"])
+    assert cli.console() == 0
+    assert "mean return over 2 episodes" in capsys.readouterr().out
+
+
 def test_a_used_folder_needs_resume_with_the_same_arguments(run):
     folder, _ = run
     base = ["train", "--env", "pendulum", "--algo", "ppo", "--timesteps", "256", "--out", folder]
