@@ -1,0 +1,8 @@
+"""colabs/basics.ipynb runs top to bottom at its small size and its checks pass."""
+
+
+def test_basics(run_notebook):
+    notebook = run_notebook("basics")
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+
