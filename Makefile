@@ -1,5 +1,6 @@
 # Two commands on a fresh machine with Python >= 3.11:
-#   make demo   sets up .venv and runs the main job (writes outputs/demo/flock.gif, flock.png, particles.png)
+#   make demo   sets up .venv and runs the main job: PPO trains halfcheetah (outputs/demo/halfcheetah/
+#               reward_curve.png, rollout.gif, rollout.html), then the energy-model flock (outputs/demo/flock.gif)
 #   make test   sets up .venv and runs the test suite
 PYTHON ?= python3
 VENV   := .venv
@@ -16,8 +17,8 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 demo: $(STAMP)
+	$(BIN)/python scripts/train_demo.py --out outputs/demo
 	$(BIN)/python scripts/flock_demo.py --out outputs/demo
-	$(BIN)/python scripts/demo.py --out outputs/demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests
