@@ -22,12 +22,12 @@ What is measured (float32, CPU, one process per measurement):
                 episode ends (benchmarks/_rigid_mujoco.py). Also "physics": `mj_step` alone.
 Each env runs at its own published dt and frame count (substeps per env step); the env dt is the
 same in every library, the substeps are each library's own:
-  env          gambol            brax 0.0.16       brax 0.14.2 spring/positional, generalized  MuJoCo
-  ant          0.05  = 10 x .005  0.05  = 10 x .005  10 x 0.005,  5 x 0.01                       Ant-v5 5 x 0.01
-  halfcheetah  0.05  = 10 x .005  0.05  = 16 x .003125
-  humanoid     0.015 =  8         0.015 =  8          10 x 0.0015, 5 x 0.003
-  grasp        0.02  =  4         0.02  =  4
-  fetch        0.02  =  4         0.02  =  4
+  env          gambol            brax 0.0.16         brax 0.14.2 spring, positional | generalized  MuJoCo
+  ant          0.05 = 10 x 0.005  0.05 = 10 x 0.005   10 x 0.005 | 5 x 0.01                     5 x 0.01
+  halfcheetah  0.05 = 10 x 0.005  0.05 = 16 x 0.003125
+  humanoid     0.015 = 8 x 0.001875 (both)            10 x 0.0015 | 5 x 0.003
+  grasp        0.02 = 4 x 0.005 (both)
+  fetch        0.02 = 4 x 0.005 (both)
 (gambol: envs/assets/<name>.toml; every measurement line also records dt, substeps, obs and
 action sizes, done fraction and max |position| at the end as a sanity check.)
 Env steps per call: 100 at batch 1, 40 at 128, 10 at 1024 (a quarter with --quick); repeats 5
@@ -49,8 +49,10 @@ Run (from the repository root):
 Output (stdout): one JSON line per measurement, then one summary JSON line (medians, ratios,
 targets, machine). A table goes to stderr. The machine is a shared 2-core VM: single figures are
 noisy (+-30% or worse under load); compare ratios of one run.
-Run time: --quick about 2 min; the full run about 45-60 min at a load average near 10 (every
-process compiles for 5-30 s; brax 0.14.2's positional and generalized humanoid 60-200 s).
+Run time (2026-11-22, load average 12-16 on 2 cores): --quick 3.7 min; one full round
+(`--rounds 1`, 52 processes) about 50 min; the default 2 rounds about twice that. Every process
+compiles for 5-35 s (gambol's humanoid and grasp the longest), brax 0.14.2's positional and
+generalized humanoid longer.
 """
 import argparse
 import json
@@ -182,7 +184,8 @@ def main():
 
   table = {name: {str(b): {k: dict(env_steps_per_s=median_of(v, 'env_steps_per_s'),
                                    physics_substeps_per_s=median_of(v, 'physics_substeps_per_s'),
-                                   compile_s=median_of(v, 'compile_s'), rounds=len(v),
+                                   compile_s=median_of(v, 'compile_s'),
+                                   reset_compile_s=median_of(v, 'reset_compile_s'), rounds=len(v),
                                    substeps=v[0].get('substeps'), dt=v[0].get('dt'),
                                    errors=[x['error'] for x in v if 'error' in x] or None)
                            for k, v in row.items()} for b, row in by_batch.items()}
