@@ -50,9 +50,9 @@ Output (stdout): one JSON line per measurement, then one summary JSON line (medi
 targets, machine). A table goes to stderr. The machine is a shared 2-core VM: single figures are
 noisy (+-30% or worse under load); compare ratios of one run.
 Run time (2026-11-22, load average 12-16 on 2 cores): --quick 3.7 min; one full round
-(`--rounds 1`, 52 processes) about 50 min; the default 2 rounds about twice that. Every process
+(`--rounds 1`, 52 processes) 66 min; the default 2 rounds about twice that. Every process
 compiles for 5-35 s (gambol's humanoid and grasp the longest), brax 0.14.2's positional and
-generalized humanoid longer.
+generalized humanoid 60 s, its spring humanoid 711 s once (hence --timeout 1800).
 """
 import argparse
 import json
@@ -120,7 +120,7 @@ def main():
   ap.add_argument('--repeats', type=int, default=None, help='timed calls per process (default 5; --quick 3)')
   ap.add_argument('--mujoco-steps', type=int, default=None, help='Ant-v5 steps per timed block (default 3000; --quick 500)')
   ap.add_argument('--anchors', default=DEFAULT_ANCHORS, help='folder of the peer venvs')
-  ap.add_argument('--timeout', type=float, default=900, help='seconds per measurement process')
+  ap.add_argument('--timeout', type=float, default=1800, help='seconds per measurement process')
   ap.add_argument('--worker', nargs=4, metavar=('ENV', 'BATCH', 'STEPS', 'REPEATS'), help=argparse.SUPPRESS)
   args = ap.parse_args()
   if args.worker:
