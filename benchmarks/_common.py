@@ -3,10 +3,12 @@
 Standard library only, so it also imports inside a peer's venv.
 """
 import datetime
+import json
 import os
 import platform
 import subprocess
 import sys
+import time
 
 # pip lines of each peer's venv under $ANCHORS (installed in order)
 PEERS = {'jaxmd': [['jax-md==0.2.29']],
@@ -17,6 +19,15 @@ PEERS = {'jaxmd': [['jax-md==0.2.29']],
                     ['jax==0.4.35', 'jaxlib==0.4.35', 'flax==0.10.2', 'optax==0.2.4', 'numpy==1.26.4',
                      'gym==0.26.2', 'dm-env', 'absl-py', 'protobuf', 'tensorboardX', 'typing-extensions',
                      'PyYAML', 'Pillow', 'trimesh==3.9.35']],
+         # the same brax 0.0.16 on the jax of gambol's venv: runs with two import-time shims (see
+         # benchmarks/_rigid_brax_v1.py); jax 0.10.2 draws other random bits than 0.4.35 (threefry
+         # partitionable), so its action sequences differ
+         'braxv1_jax010': [['--no-deps', 'brax==0.0.16'],
+                           ['jax==0.10.2', 'jaxlib==0.10.2', 'flax==0.12.8', 'optax==0.2.8', 'numpy==2.4.6',
+                            'gym==0.26.2', 'dm-env', 'absl-py', 'protobuf', 'tensorboardX',
+                            'typing-extensions', 'PyYAML', 'Pillow', 'trimesh==3.9.35']],
+         # MuJoCo's own C engine through gymnasium's Ant-v5 (CPU, one process)
+         'mujoco': [['mujoco==4.0.0', 'gymnasium[mujoco]==1.4.0']],
          'brax': [['brax==0.14.2', 'jax==0.10.2', 'jaxlib==0.10.2', 'mujoco==4.0.0',
                    'mujoco-mjx==3.17.0']]}
 
@@ -55,6 +66,31 @@ def peer_python(anchors, name, create=True):
     elif r.returncode != 0:
       raise RuntimeError(f'pip install {p} failed in {venv}')
   return py
+
+
+def run_sub(cmd, timeout, cwd=None):
+  """One measurement process (JAX_PLATFORMS=cpu, run in `cwd`, default this folder); its
+  `RESULT {json}` lines, each with the process wall time and the 1-min load average before and
+  after, or one error dict."""
+  t0 = time.perf_counter()
+  load = os.getloadavg()[0]
+  try:
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                       env=dict(os.environ, JAX_PLATFORMS='cpu'),
+                       cwd=cwd or os.path.dirname(os.path.abspath(__file__)))
+  except subprocess.TimeoutExpired:
+    return [dict(error=f'timeout after {timeout} s')]
+  lines = [l for l in p.stdout.splitlines() if l.startswith('RESULT ')]
+  if p.returncode != 0 or not lines:
+    return [dict(error=f'rc={p.returncode}', stderr_tail=p.stderr[-2000:])]
+  wall = time.perf_counter() - t0
+  return [dict(json.loads(l[len('RESULT '):]), process_wall_s=wall, load_avg_1min=[load, os.getloadavg()[0]])
+          for l in lines]
+
+
+def ratio(a, b):
+  """a / b, or None when either is missing or zero."""
+  return a / b if a and b else None
 
 
 def time_env_scan(reset_one, step_one, action_size, batch, steps, repeats, seed=0):

@@ -42,11 +42,10 @@ import json
 import os
 import pathlib
 import statistics
-import subprocess
 import sys
 import time
 
-from _common import DEFAULT_ANCHORS, machine_info, peer_python, time_env_scan
+from _common import DEFAULT_ANCHORS, machine_info, peer_python, ratio, run_sub, time_env_scan
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -110,27 +109,6 @@ def gambol_available():
 
 
 # ----------------------------------------------------------------------------- driver
-
-
-def run_sub(cmd, timeout):
-  """One measurement process; its `RESULT {json}` lines, or one error dict."""
-  t0 = time.perf_counter()
-  load = os.getloadavg()[0]
-  try:
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                       env=dict(os.environ, JAX_PLATFORMS='cpu'), cwd=HERE)
-  except subprocess.TimeoutExpired:
-    return [dict(error=f'timeout after {timeout} s')]
-  lines = [l for l in p.stdout.splitlines() if l.startswith('RESULT ')]
-  if p.returncode != 0 or not lines:
-    return [dict(error=f'rc={p.returncode}', stderr_tail=p.stderr[-2000:])]
-  wall = time.perf_counter() - t0
-  return [dict(json.loads(l[len('RESULT '):]), process_wall_s=wall, load_avg_1min=[load, os.getloadavg()[0]])
-          for l in lines]
-
-
-def ratio(a, b):
-  return a / b if a and b else None
 
 
 def main():
