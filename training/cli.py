@@ -193,10 +193,14 @@ def plot_rewards(metrics_path: str, png_path: str) -> None:
     plt.close(fig)
 
 
+MAX_GIF_FRAMES = 150
+
+
 def render_rollout(run: Run, make_policy, params, gif_path: str, seed: int = 0) -> list[str]:
-    """One deterministic episode rendered to `gif_path` and, for rigid-body envs, to a
-    self-contained 3D player next to it (`.html`); returns the paths written (none,
-    with a message, if the env cannot render)."""
+    """One deterministic episode rendered to `gif_path` (at most `MAX_GIF_FRAMES` + 1
+    frames, evenly strided) and, for rigid-body envs, to a self-contained 3D player next
+    to it (`.html`, every step); returns the paths written (none, with a message, if the
+    env cannot render)."""
     import imageio.v2 as imageio
 
     env = _eval_env(run, 1)
@@ -217,14 +221,12 @@ def render_rollout(run: Run, make_policy, params, gif_path: str, seed: int = 0) 
     except NotImplementedError as error:
         print(f"render: skipped, {error}")
         return []
-    length = run.config.episode_length
-    for t in range(run.config.episode_length):
-        state = jax.tree.map(lambda x: x[t], states)
-        frames.append(env.render(state))
-        if bool(np.all(state.done)):
-            length = t + 1
-            break
-    imageio.mimsave(gif_path, frames, duration=0.05, loop=0)
+    done = np.asarray(states.done).reshape(run.config.episode_length, -1).all(axis=1)
+    length = int(np.argmax(done)) + 1 if done.any() else run.config.episode_length
+    stride = -(-length // MAX_GIF_FRAMES)          # long episodes: every stride-th step
+    for t in range(stride - 1, length, stride):
+        frames.append(env.render(jax.tree.map(lambda x: x[t], states)))
+    imageio.mimsave(gif_path, frames, duration=0.05 * stride, loop=0)
     written = [gif_path]
     system = getattr(env.unwrapped, "sys", None)
     if system is not None:                     # a rigid-body env: its qp per agent step
