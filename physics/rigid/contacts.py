@@ -23,7 +23,7 @@ import numpy as np
 from flax import struct
 
 from gambol.physics.rigid import geometry
-from gambol.physics.rigid.math import dot, matvec, quat_to_matrix, rotate, scatter_add
+from gambol.physics.rigid.math import cross, dot, matvec, quat_to_matrix, rotate, scatter_add
 from gambol.physics.rigid.qp import collider_frames
 
 
@@ -100,7 +100,7 @@ def _side(sys, qp, inv_inertia, body, point):
         z = jnp.zeros_like(point)
         return z, z, jnp.zeros(point.shape[:-1], point.dtype), None
     r = point - qp.pos[body]
-    return r, qp.vel[body] + jnp.cross(qp.ang[body], r), sys.inv_mass[body], inv_inertia[body]
+    return r, qp.vel[body] + cross(qp.ang[body], r), sys.inv_mass[body], inv_inertia[body]
 
 
 def impulses(sys, qp, contacts: Contacts, h):
@@ -118,12 +118,12 @@ def impulses(sys, qp, contacts: Contacts, h):
     inv_m = m_a + m_b
 
     def angular(i, r, direction):     # I⁻¹ (r × direction)
-        return matvec(i, jnp.cross(r, direction))
+        return matvec(i, cross(r, direction))
 
     def kappa(direction):   # rotational part of the effective inverse mass along `direction`
-        k = jnp.cross(angular(i_b, r_b, direction), r_b)
+        k = cross(angular(i_b, r_b, direction), r_b)
         if i_a is not None:
-            k = k + jnp.cross(angular(i_a, r_a, direction), r_a)
+            k = k + cross(angular(i_a, r_a, direction), r_a)
         return dot(k, direction)
 
     j = (-(1.0 + sys.elasticity) * v_n - sys.baumgarte_erp * d / h) / (inv_m + kappa(n))
@@ -148,10 +148,10 @@ def impulses(sys, qp, contacts: Contacts, h):
     count = jnp.where(sys.inv_mass > 0, count, 0.0)
     share = 1.0 / jnp.maximum(jnp.maximum(count[a], count[b]), 1.0)
     impulse = (j * share)[:, None] * n - (j_t * share)[:, None] * t     # on B; -impulse on A
-    delta = jnp.concatenate([impulse * m_b[:, None], matvec(i_b, jnp.cross(r_b, impulse))], -1)
+    delta = jnp.concatenate([impulse * m_b[:, None], matvec(i_b, cross(r_b, impulse))], -1)
     total = scatter_add(delta, b, n_bodies)
     if i_a is not None:
         delta_a = jnp.concatenate([-impulse * m_a[:, None],
-                                   -matvec(i_a, jnp.cross(r_a, impulse))], -1)
+                                   -matvec(i_a, cross(r_a, impulse))], -1)
         total = total + scatter_add(delta_a, a, n_bodies)
     return total[:, :3], total[:, 3:]

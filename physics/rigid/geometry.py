@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from .math import dot, matvec, tmatvec
+from .math import cross, dot, matvec, tmatvec
 
 Array = jax.Array
 
@@ -101,7 +101,7 @@ def _unit(v: Array, fallback: Array) -> tuple[Array, Array]:
 def _any_perpendicular(v: Array) -> Array:
     """A unit vector perpendicular to ``v`` (``v`` crossed with its least aligned basis axis)."""
     basis = jnp.eye(3, dtype=v.dtype)
-    w = jnp.cross(v, basis[jnp.argmin(jnp.abs(v))])
+    w = cross(v, basis[jnp.argmin(jnp.abs(v))])
     return _unit(w, basis[0])[0]
 
 
@@ -281,7 +281,7 @@ def capsule_capsule(center1, axis1, hl1, r1, center2, axis2, hl2, r2) -> Contact
         "capsule_capsule", center1=center1, axis1=axis1, hl1=hl1, r1=r1, center2=center2,
         axis2=axis2, hl2=hl2, r2=r2)
     p, q = closest_segment_points(*_segment(center1, axis1, hl1), *_segment(center2, axis2, hl2))
-    fallback = _unit(jnp.cross(axis1, axis2), _any_perpendicular(axis1))[0]
+    fallback = _unit(cross(axis1, axis2), _any_perpendicular(axis1))[0]
     return _single(*_ball_ball(p, r1, q, r2, fallback))
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from gambol.physics.rigid.math import (dot, quat_conj, quat_mul, quat_to_euler, quat_to_matrix, rotate,
+from gambol.physics.rigid.math import (cross, dot, quat_conj, quat_mul, quat_to_euler, quat_to_matrix, rotate,
                                       scatter_add)
 
 
@@ -32,7 +32,7 @@ def joint_axes(mp, mc, dof: int):
     x_p = mp[..., :, 0]
     if dof == 1:
         return x_p[:, None]
-    y = mc[..., :, 1] if dof == 2 else _safe_unit(jnp.cross(mc[..., :, 2], x_p))
+    y = mc[..., :, 1] if dof == 2 else _safe_unit(cross(mc[..., :, 2], x_p))
     axes = [x_p, y] + ([mc[..., :, 2]] if dof == 3 else [])
     return jnp.stack(axes, axis=1)
 
@@ -61,8 +61,8 @@ def group_forces(group, qp, action):
     k, dof = group.stiffness[:, None], group.dof
     # anchor spring: F = k (a_p - a_c) + d (v_ap - v_ac), +F on the child at a_c
     r_p, r_c = rotate(group.parent_offset, qp.rot[p]), rotate(group.child_offset, qp.rot[c])
-    v_ap = qp.vel[p] + jnp.cross(qp.ang[p], r_p)
-    v_ac = qp.vel[c] + jnp.cross(qp.ang[c], r_c)
+    v_ap = qp.vel[p] + cross(qp.ang[p], r_p)
+    v_ac = qp.vel[c] + cross(qp.ang[c], r_c)
     a_p, a_c = qp.pos[p] + r_p, qp.pos[c] + r_c
     force = k * (a_p - a_c) + group.spring_damping[:, None] * (v_ap - v_ac)
     # both ends act at the anchors' midpoint: the same torques for the spring
@@ -74,10 +74,10 @@ def group_forces(group, qp, action):
     # axis alignment, torque on the parent (the child gets the opposite):
     # hinge U = k (1 - x_p.x_c); universal U = k/2 (x_p.y_c)^2; ball: none
     if dof == 1:
-        align_p = k * jnp.cross(mp[..., 0], mc[..., 0])
+        align_p = k * cross(mp[..., 0], mc[..., 0])
     elif dof == 2:
         cos = dot(mp[..., 0], mc[..., 1])[:, None]
-        align_p = -k * cos * jnp.cross(mp[..., 0], mc[..., 1])
+        align_p = -k * cos * cross(mp[..., 0], mc[..., 1])
     else:
         align_p = jnp.zeros_like(force)
 
@@ -95,7 +95,7 @@ def group_forces(group, qp, action):
     # angular damping on the relative angular velocity
     torque_c = torque_c + group.angular_damping[:, None] * (qp.ang[p] - qp.ang[c])
     torque_c = torque_c - align_p
-    return (-force, jnp.cross(arm_p, -force) - torque_c, force, jnp.cross(arm_c, force) + torque_c)
+    return (-force, cross(arm_p, -force) - torque_c, force, cross(arm_c, force) + torque_c)
 
 
 def joint_forces(sys, qp, action):

@@ -22,6 +22,14 @@ def quat_mul(a, b):
                       aw * bz + ax * by - ay * bx + az * bw], axis=-1)
 
 
+def cross(a, b):
+    """a × b over the last axis [..., 3], term by term (jnp.cross moves the
+    axis to the front and back, which costs layout transposes in every kernel)."""
+    ax, ay, az = a[..., 0], a[..., 1], a[..., 2]
+    bx, by, bz = b[..., 0], b[..., 1], b[..., 2]
+    return jnp.stack([ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx], axis=-1)
+
+
 def quat_conj(q):
     return q * jnp.array([1.0, -1.0, -1.0, -1.0], q.dtype)
 
@@ -29,8 +37,8 @@ def quat_conj(q):
 def rotate(v, q):
     """q v q* for v: [..., 3], q: [..., 4] (v' = v + 2w(u×v) + 2u×(u×v))."""
     w, u = q[..., :1], q[..., 1:]
-    t = 2.0 * jnp.cross(u, v)
-    return v + w * t + jnp.cross(u, t)
+    t = 2.0 * cross(u, v)
+    return v + w * t + cross(u, t)
 
 
 def inv_rotate(v, q):

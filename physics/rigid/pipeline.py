@@ -17,7 +17,7 @@ from flax import struct
 
 from gambol.physics.rigid.contacts import detect, impulses
 from gambol.physics.rigid.joints import joint_forces
-from gambol.physics.rigid.math import integrate_rotation, inv_rotate, rotate
+from gambol.physics.rigid.math import cross, integrate_rotation, inv_rotate, rotate
 from gambol.physics.rigid.qp import QP
 
 
@@ -41,7 +41,7 @@ def potential(sys, qp: QP, action, h) -> QP:
     vel = jnp.exp(-sys.linear_damping * h) * qp.vel + (force * sys.inv_mass[:, None] + sys.gravity) * h
     # Euler's equations in the body frame: I dω/dt = τ - ω × Iω
     w = inv_rotate(qp.ang, qp.rot)
-    dw = sys.inv_inertia * (inv_rotate(torque, qp.rot) - jnp.cross(w, sys.inertia * w))
+    dw = sys.inv_inertia * (inv_rotate(torque, qp.rot) - cross(w, sys.inertia * w))
     ang = jnp.exp(-sys.angular_damping * h) * qp.ang + rotate(dw, qp.rot) * h
     return qp.replace(vel=vel * sys.free_position, ang=ang * sys.free_rotation)
 
