@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/vector_adapter.py
 	$(BIN)/python benchmarks/flocking.py
 	$(BIN)/python benchmarks/rigid.py --peers v1,spring,mjx --rounds 1
+	$(BIN)/python benchmarks/training.py
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache
