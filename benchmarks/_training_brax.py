@@ -11,9 +11,11 @@ Usage: python _training_brax.py ALGO ENV BACKEND 'JSON_KWARGS'
   {"policy_hidden_layer_sizes": [...], ...}, given to the algorithm's network factory).
 Prints one `PROGRESS {json}` line per evaluation (step, wall seconds since the train call, the eval
 reward and training/* scalars) and one `RESULT {json}` line at the end with the compile estimate:
-brax compiles its training epoch inside the first epoch's timing, so
-  compile_s = (first epoch's training seconds) - (second epoch's), epochs being equal in size
-(needs num_evals >= 3, else null).
+the compile of the training epoch, from jax's own compile events
+(`_common.CompileClock`): the longest single compile between the first progress call (the untrained
+policy's evaluation) and the second, as benchmarks/training.py reads gambol's; `compile_window_s` is
+every compile second in that window (SAC's prefill and the like included), and
+`first_minus_second_epoch_s` brax's first epoch's training seconds minus its second's (noisy).
 """
 import functools
 import importlib
@@ -26,6 +28,8 @@ from importlib import metadata
 import jax
 import jax.numpy as jnp
 from brax import envs
+
+from _common import CompileClock
 
 SHIMMED = not hasattr(jax, 'device_put_replicated')
 if SHIMMED:
@@ -55,12 +59,19 @@ def run(algo, env_name, backend, kwargs):
                'apg': 'make_apg_networks'}[algo]
     kwargs['network_factory'] = functools.partial(getattr(nets, factory), **network)
   env = envs.get_environment(env_name, backend=backend)
+  clock = CompileClock()
   start = time.perf_counter()
   log = []
+  compile_s = {}
 
   def progress(step, metrics):
     record = {'step': int(step), 'wall_s': time.perf_counter() - start, **scalars(metrics)}
     log.append(record)
+    if len(log) == 1:
+      clock.mark()
+    elif len(log) == 2:
+      compile_s.update(compile_s=clock.largest_since_mark(),
+                       compile_window_s=clock.total_since_mark())
     print('PROGRESS ' + json.dumps(record), flush=True)
 
   _, params, metrics = trainer.train(environment=env, progress_fn=progress, **kwargs)
@@ -74,7 +85,8 @@ def run(algo, env_name, backend, kwargs):
               action_size=int(env.action_size), env_dt=float(env.dt),
               kwargs={k: v for k, v in kwargs.items() if k != 'network_factory'}, network=network,
               total_wall_s=total, epoch_s=epochs,
-              compile_s=(epochs[0] - epochs[1]) if len(epochs) >= 2 else None,
+              first_minus_second_epoch_s=(epochs[0] - epochs[1]) if len(epochs) >= 2 else None,
+              compile_s=compile_s.get('compile_s'), compile_window_s=compile_s.get('compile_window_s'),
               final_eval_reward=float(metrics.get('eval/episode_reward', math.nan)),
               final_params_finite=finite, device_put_replicated_shim=SHIMMED, progress=log)
 

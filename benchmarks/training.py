@@ -2,13 +2,16 @@
 
 What is measured (float32, CPU, single seed; one JSON line per run, then one summary line):
   compile s     the compile of ONE training iteration (the jitted function holding the scan of
-                rollout + SGD steps). gambol: `training/compile_seconds`, the
-                `jit(...).lower(state).compile()` the trainer's host loop times apart. brax compiles
-                its training epoch inside the first epoch's timing, so its figure is (first
-                epoch's training seconds) - (second epoch's), from brax's cumulative
-                `training/walltime` (epochs equal in size; benchmarks/_training_brax.py). Ratio
+                rollout + SGD steps), read the same way on both sides from jax's own compile
+                events (benchmarks/_common.py CompileClock: tracing + lowering + backend compile
+                of one jitted function): the longest single compile between the evaluation of the
+                untrained policy and the next one. Both sides run jax 0.10.2. Also kept:
+                `compile_window_s` (every compile second in that window: brax SAC's prefill, say),
+                gambol's own `training/compile_seconds` (its `lower().compile()`, timed by the
+                trainer) and brax's first-minus-second epoch time (noisy under load). Ratio
                 brax / gambol (> 1: gambol compiles faster). Target: >= 1.
-  reward curves the deterministic policy's mean eval episode return after each training iteration,
+  reward curves the deterministic policy's mean eval episode return after each training iteration
+                (brax with deterministic_eval=True, its default is a sampled policy),
                 against env steps and against wall seconds since the `train` call (compile, prefill
                 and evaluations included, as brax's own progress timing does).
   ppo    gambol PPO on `ant` (the Brax paper's ant, obs 87, act 8) vs brax PPO on its spring `ant`
@@ -42,6 +45,7 @@ Run (from the repository root):
   .venv/bin/python benchmarks/training.py --quick            # compile times + tiny budgets, ~5-10 min
   .venv/bin/python benchmarks/training.py --only ppo,sac      # full budgets of some comparisons
   .venv/bin/python benchmarks/training.py                     # everything, ~60-90 min on 2 cores
+  .venv/bin/python benchmarks/training.py --only ppo --scale 0.25   # a quarter of every budget
   --no-brax skips the peer; --out names the folder for curves.png and results.jsonl (default
   outputs/bench/training, or outputs/bench/training_quick).
 Output: one JSON line per run on stdout (progress = [step, wall s, eval reward] per evaluation),
@@ -59,7 +63,7 @@ import subprocess
 import sys
 import time
 
-from _common import DEFAULT_ANCHORS, machine_info, peer_python
+from _common import DEFAULT_ANCHORS, CompileClock, machine_info, peer_python
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -75,7 +79,7 @@ PPO_ANT = dict(reward_scaling=10.0, episode_length=1000, unroll_length=80, num_m
 BRAX_PPO_ANT = dict(reward_scaling=10, episode_length=1000, normalize_observations=True,
                     action_repeat=1, unroll_length=5, num_minibatches=32, num_updates_per_batch=4,
                     discounting=0.97, learning_rate=3e-4, entropy_cost=1e-2, num_envs=512,
-                    batch_size=256, seed=1)
+                    batch_size=256, seed=1, deterministic_eval=True)
 SAC_CHEETAH = dict(num_envs=64, batch_size=256, grad_updates_per_step=32, learning_rate=6e-4,
                    alpha_learning_rate=6e-4, discount=0.997, reward_scaling=1.0,
                    min_replay_size=8192, episode_length=1000, normalize_observations=True,
@@ -83,15 +87,15 @@ SAC_CHEETAH = dict(num_envs=64, batch_size=256, grad_updates_per_step=32, learni
 BRAX_SAC_CHEETAH = dict(episode_length=1000, normalize_observations=True, action_repeat=1,
                         discounting=0.997, learning_rate=6e-4, num_envs=64, batch_size=256,
                         grad_updates_per_step=32, max_devices_per_host=1,
-                        max_replay_size=1048576, min_replay_size=8192, reward_scaling=1, seed=1)
+                        max_replay_size=1048576, min_replay_size=8192, reward_scaling=1, seed=1, deterministic_eval=True)
 ES_ANT = dict(population_size=256, noise_std=0.1, learning_rate=1e-3, normalize_observations=True,
               hidden=(32,) * 4, episode_length=1000)
 BRAX_ES_ANT = dict(population_size=128, learning_rate=1e-3, perturbation_std=0.1,
-                   normalize_observations=True, episode_length=1000, seed=1)
+                   normalize_observations=True, episode_length=1000, seed=1, deterministic_eval=True)
 APG_REACHER = dict(num_envs=64, horizon_length=32, learning_rate=1e-3, normalize_observations=True,
                    hidden=(32,) * 4, episode_length=1000)
 BRAX_APG_REACHER = dict(episode_length=1000, horizon_length=32, num_envs=64, learning_rate=1e-3,
-                        normalize_observations=True, seed=1)
+                        normalize_observations=True, seed=1, deterministic_eval=True)
 APG_FLOCK = dict(num_envs=16, horizon_length=32, learning_rate=1e-3, hidden=(32, 32),
                  episode_length=200, normalize_observations=True)
 FLOCK_BOIDS = 32
@@ -100,18 +104,18 @@ PPO_FLOCK = dict(num_envs=16, episode_length=200, unroll_length=32, num_minibatc
                  value_hidden=(64, 64), num_eval_envs=16)
 
 
-def plans(quick):
+def plans(quick, scale=1.0):
     """[(comparison, gambol run or None, brax run or None)]; each run a dict. quick: the same
-    networks and batches, budgets of two training iterations (so brax's compile can be
-    separated) and small evaluations."""
+    networks and batches, budgets of two training iterations and small evaluations. scale < 1:
+    the full budgets times `scale` and 32 evaluation episodes instead of 128."""
     evals = 3 if quick else 5
-    ppo_steps = 2 * 40960 if quick else 2_000_000
-    sac_steps = 8192 + 2 * 64 * 20 if quick else 200_000
+    ppo_steps = 2 * 40960 if quick else int(scale * 2_000_000)
+    sac_steps = 8192 + 2 * 64 * 20 if quick else int(scale * 200_000)
     es_len = 200 if quick else 1000
-    es_steps = int(1.2 * 256 * es_len) if quick else 3_100_000
-    apg_updates = 2 * 5 if quick else 400
-    ppo_flock_steps = 2 * 16 * 32 * 4 if quick else 600_000
-    eval_envs = 16 if quick else 128
+    es_steps = int(1.2 * 256 * es_len) if quick else int(scale * 3_100_000)
+    apg_updates = 2 * 5 if quick else int(scale * 400)
+    ppo_flock_steps = 2 * 16 * 32 * 4 if quick else int(scale * 600_000)
+    eval_envs = 16 if quick else 128 if scale == 1 else 32
     out = []
     out.append(('ppo',
                 dict(algo='ppo', env='ant', steps=ppo_steps,
@@ -159,6 +163,9 @@ def reward_of(metrics):
     return sum(float(v) for k, v in metrics.items() if k.startswith('eval/episode_reward/'))
 
 
+CLOCK = [None]      # one CompileClock for the process (jax's listeners cannot be removed)
+
+
 def run_gambol(run, seed=0):
     """Train with gambol's trainer in this process; a record like the brax side's RESULT."""
     import importlib
@@ -168,9 +175,16 @@ def run_gambol(run, seed=0):
 
     trainer = importlib.import_module(f'gambol.training.{run["algo"]}')
     log = []
+    clock = CLOCK[0] = CLOCK[0] or CompileClock()
+    compile_s = {}
     start = time.perf_counter()
 
     def progress(step, metrics):
+        if not log:
+            clock.mark()
+        elif len(log) == 1:
+            compile_s.update(compile_s=clock.largest_since_mark(),
+                             compile_window_s=clock.total_since_mark())
         log.append(dict(step=int(step), wall_s=time.perf_counter() - start,
                         reward=reward_of(metrics),
                         sps=float(metrics['training/sps']) if 'training/sps' in metrics else None))
@@ -185,7 +199,8 @@ def run_gambol(run, seed=0):
                  if np.issubdtype(np.asarray(x).dtype, np.floating))
     record = dict(lib='gambol', algo=run['algo'], env=run['env'], env_kwargs=run.get('env_kwargs'),
                   num_timesteps=run['steps'], kwargs=run['kwargs'], jax=jax.__version__,
-                  total_wall_s=total, compile_s=float(metrics['training/compile_seconds']),
+                  total_wall_s=total, **compile_s,
+                  trainer_compile_s=float(metrics['training/compile_seconds']),
                   final_eval_reward=log[-1]['reward'], final_params_finite=finite,
                   progress=[[r['step'], r['wall_s'], r['reward']] for r in log],
                   training_sps=[r['sps'] for r in log[1:]])
@@ -344,6 +359,8 @@ def main():
     parser.add_argument('--quick', action='store_true', help='compile times + tiny budgets')
     parser.add_argument('--only', default=','.join(ALGOS + ('apg_flock',)),
                         help=f'comma list of {",".join(ALGOS)},apg_flock')
+    parser.add_argument('--scale', type=float, default=1.0,
+                        help='full mode: multiply every budget by this (< 1: 32 eval episodes)')
     parser.add_argument('--no-brax', action='store_true')
     parser.add_argument('--no-gambol', action='store_true')
     parser.add_argument('--anchors', default=DEFAULT_ANCHORS)
@@ -359,7 +376,7 @@ def main():
                            ('training_quick' if args.quick else 'training'))
     out_dir.mkdir(parents=True, exist_ok=True)
     python = None if args.no_brax else peer_python(args.anchors, 'brax')
-    info = machine_info(mode='quick' if args.quick else 'full')
+    info = machine_info(mode='quick' if args.quick else 'full', scale=args.scale)
     records = []
     with open(out_dir / 'results.jsonl', 'w') as jsonl:
         def emit(record):
@@ -369,7 +386,7 @@ def main():
             jsonl.write(line + '\n')
             jsonl.flush()
 
-        for name, gambol_run, brax_run in plans(args.quick):
+        for name, gambol_run, brax_run in plans(args.quick, args.scale):
             if name not in only:
                 continue
             if gambol_run and not args.no_gambol:
