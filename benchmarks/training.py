@@ -187,7 +187,9 @@ def run_gambol(run, seed=0):
                              compile_window_s=clock.total_since_mark())
         log.append(dict(step=int(step), wall_s=time.perf_counter() - start,
                         reward=reward_of(metrics),
-                        sps=float(metrics['training/sps']) if 'training/sps' in metrics else None))
+                        sps=float(metrics['training/sps']) if 'training/sps' in metrics else None,
+                        training={k[9:]: float(v) for k, v in metrics.items()
+                                  if k.startswith('training/') and k != 'training/sps'}))
         print(f'# gambol {run["algo"]} {run["env"]}: step {step} t {log[-1]["wall_s"]:.0f}s '
               f'reward {log[-1]["reward"]:.1f}', file=sys.stderr, flush=True)
 
@@ -203,7 +205,8 @@ def run_gambol(run, seed=0):
                   trainer_compile_s=float(metrics['training/compile_seconds']),
                   final_eval_reward=log[-1]['reward'], final_params_finite=finite,
                   progress=[[r['step'], r['wall_s'], r['reward']] for r in log],
-                  training_sps=[r['sps'] for r in log[1:]])
+                  training_sps=[r['sps'] for r in log[1:]],
+                  training_metrics=[r['training'] for r in log[1:]])
     return record, (make_policy, params)
 
 
