@@ -72,6 +72,7 @@ def run(algo, env_name, backend, kwargs):
     elif len(log) == 2:
       compile_s.update(compile_s=clock.largest_since_mark(),
                        compile_window_s=clock.total_since_mark())
+      record.update(compile_s)
     print('PROGRESS ' + json.dumps(record), flush=True)
 
   _, params, metrics = trainer.train(environment=env, progress_fn=progress, **kwargs)

@@ -256,9 +256,14 @@ def run_brax(run, python, log_dir):
             json.dumps(run['kwargs'])]
     env = dict(os.environ, JAX_PLATFORMS='cpu')
     log_path = pathlib.Path(log_dir) / f'brax_{run["algo"]}_{run["env"]}.log'
-    with open(log_path, 'w') as log:
-        proc = subprocess.run(args, cwd=HERE, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
-    lines = proc.stdout.splitlines()
+    lines = []
+    with open(log_path, 'w') as log:    # stderr and the JSON lines, as they come (partial runs survive)
+        proc = subprocess.Popen(args, cwd=HERE, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
+        for line in proc.stdout:
+            lines.append(line)
+            log.write(line)
+            log.flush()
+        proc.wait()
     result = next((json.loads(l[7:]) for l in lines if l.startswith('RESULT ')), None)
     if result is None:
         progress = [json.loads(l[9:]) for l in lines if l.startswith('PROGRESS ')]
