@@ -42,9 +42,9 @@ jax 0.10.2, created if missing from benchmarks/_common.py PEERS['brax']) back to
 similar load; the machine is shared (2 cores, other jobs running): wall figures are +-30% or worse.
 
 Run (from the repository root):
-  .venv/bin/python benchmarks/training.py --quick            # compile times + tiny budgets, ~5-10 min
+  .venv/bin/python benchmarks/training.py --quick            # compile times + tiny budgets
   .venv/bin/python benchmarks/training.py --only ppo,sac      # full budgets of some comparisons
-  .venv/bin/python benchmarks/training.py                     # everything, ~60-90 min on 2 cores
+  .venv/bin/python benchmarks/training.py                     # everything (see run time below)
   .venv/bin/python benchmarks/training.py --only ppo --scale 0.25   # a quarter of every budget
   --no-brax skips the peer; --out names the folder for curves.png and results.jsonl (default
   outputs/bench/training, or outputs/bench/training_quick).
@@ -52,8 +52,12 @@ Output: one JSON line per run on stdout (progress = [step, wall s, eval reward] 
 then `SUMMARY {json}` with the compile ratios, final rewards, time-to-brax-final ratios and flock
 figures; a readable table on stderr; reward curves (reward vs wall s and vs env steps) in
 OUT/curves.png.
-Run time (idle-ish 2-core machine): --quick about 8 min; full about 75 min (brax ppo 4.5 min, sac
-6 min, es 5 min, apg 2.5 min; gambol's similar), more under load.
+Run time, measured 2026-11-22 with load averages of 8-19 on the 2 cores (other jobs): --quick took
+about 40 min (each brax process spends 1-3 min compiling and in its first evaluation; each
+gambol run 0.5-2.5 min); `--only ppo --scale 0.25` 12.5 min for gambol and 9.5 min for brax. A
+full run was not affordable under that load; at brax's quoted unloaded speed (PPO ant 2.1M steps in
+270 s, SAC 200k in 344 s, ES 3.1M in 316 s, APG 400 updates in 141 s) it is about 40 min per
+library, so 1.5 h or more.
 """
 import argparse
 import json
