@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/flocking.py
 	$(BIN)/python benchmarks/rigid.py --peers v1,spring,mjx --rounds 1
 	$(BIN)/python benchmarks/rigid_envs.py --rounds 1
+	$(BIN)/python benchmarks/training.py
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache

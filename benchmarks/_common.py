@@ -141,3 +141,37 @@ def time_env_scan(reset_one, step_one, action_size, batch, steps, repeats, seed=
               median_call_s=median, env_steps_per_s=batch * steps / median,
               all_finite=all(bool(np.all(np.isfinite(x))) for x in floats),
               jax=jax.__version__, backend=jax.default_backend()), state
+
+
+class CompileClock:
+  """jax's own compile timings (its monitoring events: tracing, lowering to MLIR, backend
+  compile), collected from construction on, so a trainer's compile can be read off without
+  hooks into it. `mark()` opens a window; `largest_since_mark()` is the longest single compile
+  in the window (the events up to and including one backend compile, summed), in seconds, and
+  `total_since_mark()` every compile second in it."""
+
+  def __init__(self):
+    import jax
+    self.events = []
+    self.start = 0
+    jax.monitoring.register_event_duration_secs_listener(
+        lambda name, seconds, **_: self.events.append((name, seconds))
+        if name.startswith('/jax/core/compile/') else None)
+
+  def mark(self):
+    self.start = len(self.events)
+
+  def compiles_since_mark(self):
+    groups, current = [], 0.0
+    for name, seconds in self.events[self.start:]:
+      current += seconds
+      if name.endswith('backend_compile_duration'):
+        groups.append(current)
+        current = 0.0
+    return groups
+
+  def largest_since_mark(self):
+    return max(self.compiles_since_mark(), default=None)
+
+  def total_since_mark(self):
+    return sum(seconds for _, seconds in self.events[self.start:])
