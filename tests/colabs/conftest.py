@@ -1,7 +1,9 @@
 """Runs a notebook of colabs/ top to bottom with its SMALL switch on (GAMBOL_SMALL=1).
 
-Each notebook has its own test file (tests/colabs/test_<name>.py), so `pytest -n 2 --dist
-loadfile` runs two notebooks at once. A failing cell fails the test with the cell's traceback.
+Each notebook has its own test file (tests/colabs/test_colab_<name>.py), so `pytest -n 2 --dist
+loadfile` runs two notebooks at once (the `test_colab_` prefix keeps basenames unique across
+tests/, which pytest needs without package `__init__` files). A failing cell fails the test
+with the cell's traceback.
 """
 import os
 import pathlib
