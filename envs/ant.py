@@ -29,12 +29,9 @@ from gambol.physics.rigid import joint_angles
 class Ant(RigidEnv):
     asset = "ant"
     version = "ant-v1"
+    torso_body = "Torso"
     observation_size_ = 87
     reward_terms = ("reward_forward", "reward_ctrl", "reward_contact", "reward_survive")
-
-    def __init__(self, system=None):
-        super().__init__(system)
-        self.torso = self.sys.body_index("Torso")
 
     def observe(self, qp, contact, info):
         angles, speeds = joint_angles(self.sys, qp)

@@ -31,6 +31,7 @@ from gambol.physics.rigid.math import rotate
 class Fetch(RigidEnv):
     asset = "fetch"
     version = "fetch-v1"
+    torso_body = "Torso"
     observation_size_ = 101
     reward_terms = ("movingToTarget", "torsoIsUp", "weightedHits")
     extra_metrics = ("hits",)
@@ -39,7 +40,6 @@ class Fetch(RigidEnv):
 
     def __init__(self, system=None):
         super().__init__(system)
-        self.torso = self.sys.body_index("Torso")
         self.target = self.sys.body_index("Target")
 
     def _spawn(self, rng, qp, where=True):

@@ -27,12 +27,9 @@ from gambol.physics.rigid import joint_angles
 class Halfcheetah(RigidEnv):
     asset = "halfcheetah"
     version = "halfcheetah-v1"
+    torso_body = "torso"
     observation_size_ = 25
     reward_terms = ("reward_run", "reward_ctrl")
-
-    def __init__(self, system=None):
-        super().__init__(system)
-        self.torso = self.sys.body_index("torso")
 
     def observe(self, qp, contact, info):
         angles, speeds = joint_angles(self.sys, qp)

@@ -42,12 +42,12 @@ from gambol.physics.rigid.math import quat_to_matrix
 class Humanoid(RigidEnv):
     asset = "humanoid"
     version = "humanoid-v1"
+    torso_body = "torso"
     observation_size_ = 299
     reward_terms = ("reward_linvel", "reward_quadctrl", "reward_alive", "reward_impact")
 
     def __init__(self, system=None):
         super().__init__(system)
-        self.torso = self.sys.body_index("torso")
         self.moving = np.asarray([i for i, b in enumerate(self.sys.spec.bodies) if not b.frozen])
 
     def initial_qp(self, rng):

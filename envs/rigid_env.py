@@ -73,12 +73,15 @@ class RigidEnv(Env):
     extra_metrics: tuple[str, ...] = ()
     extra_actions: int = 0
     velocity_noise: float = 0.1
+    torso_body: str | None = None        # its index is `self.torso` (rewards, observations)
 
     def __init__(self, system: System | None = None):
         self.params = load_asset(self.asset) if system is None else system
         if not isinstance(self.params, System):
             raise TypeError(f"{type(self).__name__}: system expected a gambol.physics.rigid.System, "
                             f"got {type(self.params).__name__}")
+        if self.torso_body is not None:
+            self.torso = self.params.body_index(self.torso_body)
         self.observation_spec = Box((self.observation_size_,))
         self.action_spec = Box((self.params.action_size + self.extra_actions,), low=-1.0, high=1.0)
 
