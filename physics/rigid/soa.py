@@ -1,0 +1,93 @@
+"""Vector algebra in the engine's internal, component-first layout.
+
+Inside a step the engine keeps every quantity as a structure of arrays with
+the components leading and any batch axes trailing: a vector is `[3, *T]`, a
+quaternion (w, x, y, z) `[4, *T]`, a rotation matrix `[3, 3, *T]` (row, column),
+a scalar `[*T]`; `*T` is e.g. `[bodies, envs]`. Every function here is
+elementwise over `*T` (plain numpy broadcasting between arguments), so one
+formula serves one body, a batch of bodies and a batch of scenes. With the
+batch axis minor, XLA:CPU's loops run over it contiguously and vectorise;
+the public `[..., 3]` layout (`math.py`) would make the 3 components the inner
+loop.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def dot(a, b):
+    """a . b over the component axis: [3, *T] x [3, *T] -> [*T]."""
+    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+
+
+def cross(a, b):
+    """a × b: [3, *T]."""
+    return jnp.stack([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]])
+
+
+def quat_mul(a, b):
+    """Hamilton product a ⊗ b: [4, *T]."""
+    aw, ax, ay, az = a
+    bw, bx, by, bz = b
+    return jnp.stack([aw * bw - ax * bx - ay * by - az * bz,
+                      aw * bx + ax * bw + ay * bz - az * by,
+                      aw * by - ax * bz + ay * bw + az * bx,
+                      aw * bz + ax * by - ay * bx + az * bw])
+
+
+def quat_conj(q):
+    return jnp.concatenate([q[:1], -q[1:]])
+
+
+def rotate(v, q):
+    """q v q*: v' = v + 2w (u × v) + u × (2 u × v); v [3, *T], q [4, *T]."""
+    w, u = q[0], q[1:]
+    t = 2.0 * cross(u, v)
+    return v + w * t + cross(u, t)
+
+
+def inv_rotate(v, q):
+    """q* v q: a world vector in the frame q."""
+    return rotate(v, quat_conj(q))
+
+
+def quat_to_matrix(q):
+    """[4, *T] -> [3, 3, *T] with the rotated x, y, z axes as columns."""
+    w, x, y, z = q
+    xx, yy, zz, xy, xz, yz, wx, wy, wz = x * x, y * y, z * z, x * y, x * z, y * z, w * x, w * y, w * z
+    return jnp.stack([jnp.stack([1 - 2 * (yy + zz), 2 * (xy - wz), 2 * (xz + wy)]),
+                      jnp.stack([2 * (xy + wz), 1 - 2 * (xx + zz), 2 * (yz - wx)]),
+                      jnp.stack([2 * (xz - wy), 2 * (yz + wx), 1 - 2 * (xx + yy)])])
+
+
+def matvec(m, v):
+    """m @ v: [3, 3, *T] x [3, *T] -> [3, *T]."""
+    return m[:, 0] * v[0] + m[:, 1] * v[1] + m[:, 2] * v[2]
+
+
+def tmatvec(m, v):
+    """mᵀ @ v: [3, 3, *T] x [3, *T] -> [3, *T]."""
+    return m[0] * v[0] + m[1] * v[1] + m[2] * v[2]
+
+
+def normalize(q, eps: float = 1e-12):
+    return q * jax.lax.rsqrt(jnp.sum(q * q, axis=0) + eps)
+
+
+def quat_to_euler(q):
+    """x-y'-z'' Tait-Bryan angles [3, *T] of q [4, *T] (see math.quat_to_euler)."""
+    w, x, y, z = q
+    r02 = 2 * (x * z + w * y)
+    r12 = 2 * (y * z - w * x)
+    r22 = 1 - 2 * (x * x + y * y)
+    r01 = 2 * (x * y - w * z)
+    r00 = 1 - 2 * (y * y + z * z)
+    return jnp.stack([jnp.arctan2(-r12, r22), jnp.arcsin(jnp.clip(r02, -1.0, 1.0)), jnp.arctan2(-r01, r00)])
+
+
+def integrate_rotation(q, omega, h):
+    """One step of dq/dt = ½ (0, ω) ⊗ q, ω [3, *T] in the world frame, renormalised."""
+    omega_q = jnp.concatenate([jnp.zeros_like(omega[:1]), omega])
+    return normalize(q + 0.5 * h * quat_mul(omega_q, q))
