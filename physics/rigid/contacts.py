@@ -13,6 +13,9 @@ relative velocity v of B's point w.r.t. A's, normal n (A to B), penetration d:
 applied where d < 0, v.n < 0 and j > 0 (friction only above a speed
 threshold); each body averages the impulses of its active contacts (a pair
 scales both of its impulses by the same factor, so momentum is conserved).
+
+`detect` and `impulses` work in the engine's internal layout (`layout.py`):
+contacts are [K, envs] and [3, K, envs] arrays.
 """
 
 from __future__ import annotations
@@ -23,74 +26,106 @@ import numpy as np
 from flax import struct
 
 from gambol.physics.rigid import geometry
-from gambol.physics.rigid.math import cross, dot, matvec, quat_to_matrix, rotate, scatter_add
-from gambol.physics.rigid.qp import collider_frames
+from gambol.physics.rigid.layout import soa_qp, soa_system
+from gambol.physics.rigid.soa import cross, dot, matvec, quat_mul, quat_to_matrix, rotate, scatter_rows
 
 
 @struct.dataclass
 class Contacts:
-    """All contact candidates of a scene, flattened: arrays [K, ...]."""
-    dist: jnp.ndarray     # [K] < 0: penetrating
-    normal: jnp.ndarray   # [K, 3] from A to B
-    point: jnp.ndarray    # [K, 3]
+    """All contact candidates of a scene, flattened over pairs: K rows."""
+    dist: jnp.ndarray     # [K, ...] < 0: penetrating
+    normal: jnp.ndarray   # [3, K, ...] (public `detect`: [K, 3]) from A to B
+    point: jnp.ndarray    # [3, K, ...] (public `detect`: [K, 3])
     valid: jnp.ndarray    # [K] bool (capsule ends that may collide)
     body_a: tuple = struct.field(pytree_node=False)
     body_b: tuple = struct.field(pytree_node=False)
     on_plane: tuple = struct.field(pytree_node=False)
 
 
+def _z_axis(q):
+    """The rotated z axis of q [4, ...]: the third column of its matrix."""
+    w, x, y, z = q
+    return jnp.stack([2 * (x * z + w * y), 2 * (y * z - w * x), 1 - 2 * (x * x + y * y)])
+
+
 def _shape(sys, center, q, idx, kind):
-    """The geometry arguments of colliders `idx` of shape `kind`."""
+    """The geometry arguments of colliders `idx` of shape `kind`: [.., P, envs]."""
     idx = np.asarray(idx, np.int32)
-    c, r = center[idx], q[idx]
+    c, r = center[:, idx], q[:, idx]
     if kind == "plane":
-        return (c, rotate(jnp.array([0.0, 0.0, 1.0], c.dtype), r))
+        return (c, _z_axis(r))
     if kind == "sphere":
         return (c, sys.collider_radius[idx])
     if kind == "capsule":
-        axis = rotate(jnp.array([0.0, 0.0, 1.0], c.dtype), r)
-        return (c, axis, sys.collider_half_length[idx], sys.collider_radius[idx])
-    return (c, quat_to_matrix(r), sys.collider_halfsize[idx])
+        return (c, _z_axis(r), sys.collider_half_length[idx], sys.collider_radius[idx])
+    return (c, quat_to_matrix(r), sys.collider_halfsize[:, idx])
+
+
+def _pairwise(fn, args):
+    """Run the one-pair geometry `fn` over arguments shaped [*components, P, envs]:
+    (dist [k, P, envs], normal [3, k, P, envs], point [3, k, P, envs])."""
+    shape = jnp.broadcast_shapes(*(a.shape[-2:] for a in args))
+    flat = [jnp.moveaxis(jnp.broadcast_to(a, a.shape[:-2] + shape).reshape(a.shape[:-2] + (-1,)), -1, 0)
+            for a in args]
+    c = jax.vmap(fn)(*flat)
+    k = c.dist.shape[1]
+    return (c.dist.T.reshape((k,) + shape),
+            jnp.transpose(c.normal, (2, 1, 0)).reshape((3, k) + shape),
+            jnp.transpose(c.point, (2, 1, 0)).reshape((3, k) + shape))
 
 
 def _end_mask(sys, idx) -> np.ndarray:
-    """[P, 2]: which end spheres (+z, -z) of capsules `idx` may touch a plane."""
+    """[2, P]: which end spheres (+z, -z) of capsules `idx` may touch a plane."""
     end = np.asarray([sys.collider_end[i] for i in idx])
-    return np.stack([end >= 0, end <= 0], axis=-1)
+    return np.stack([end >= 0, end <= 0])
 
 
-def detect(sys, qp) -> Contacts:
-    """Contact candidates of every collider pair (the step masks the inactive ones)."""
-    center, q = collider_frames(sys, qp.pos, qp.rot)
+def collider_frames(sys, qp):
+    """World centre [3, C, envs] and rotation [4, C, envs] of every collider."""
+    body = np.asarray(sys.collider_body, np.int32)
+    q = qp.rot[:, body]
+    return qp.pos[:, body] + rotate(sys.collider_position, q), quat_mul(q, sys.collider_rotation)
+
+
+def detect_soa(sys, qp) -> Contacts:
+    """Contact candidates of every collider pair (the step masks the inactive
+    ones); `sys` and `qp` in the internal layout."""
+    center, q = collider_frames(sys, qp)
     dist, normal, point, valid, body_a, body_b, on_plane = [], [], [], [], [], [], []
     for pairs in sys.pairs:
         ka, kb = pairs.kind
         fn = getattr(geometry, f"{kb}_plane" if ka == "plane" else f"{ka}_{kb}")
-        c = jax.vmap(fn)(*_shape(sys, center, q, pairs.a, ka), *_shape(sys, center, q, pairs.b, kb))
-        n_pairs, k = c.dist.shape
-        ok = np.ones((n_pairs, k), bool)
-        if (ka, kb) == ("plane", "capsule"):
-            ok = _end_mask(sys, pairs.b)
-        dist.append(c.dist.reshape(-1))
-        normal.append(c.normal.reshape(-1, 3))
-        point.append(c.point.reshape(-1, 3))
+        d, n, p = _pairwise(fn, _shape(sys, center, q, pairs.a, ka) + _shape(sys, center, q, pairs.b, kb))
+        k, n_pairs = d.shape[:2]
+        ok = _end_mask(sys, pairs.b) if (ka, kb) == ("plane", "capsule") else np.ones((k, n_pairs), bool)
+        dist.append(d.reshape((k * n_pairs,) + d.shape[2:]))
+        normal.append(n.reshape((3, k * n_pairs) + n.shape[3:]))
+        point.append(p.reshape((3, k * n_pairs) + p.shape[3:]))
         valid.append(ok.reshape(-1))
-        body_a += [sys.collider_body[i] for i in pairs.a for _ in range(k)]
-        body_b += [sys.collider_body[i] for i in pairs.b for _ in range(k)]
+        body_a += [sys.collider_body[i] for _ in range(k) for i in pairs.a]
+        body_b += [sys.collider_body[i] for _ in range(k) for i in pairs.b]
         on_plane += [ka == "plane"] * (n_pairs * k)
     if not dist:
-        z = jnp.zeros((0,), qp.pos.dtype)
-        return Contacts(z, jnp.zeros((0, 3), z.dtype), jnp.zeros((0, 3), z.dtype),
+        z = jnp.zeros((0,) + qp.pos.shape[2:], qp.pos.dtype)
+        return Contacts(z, jnp.zeros((3,) + z.shape, z.dtype), jnp.zeros((3,) + z.shape, z.dtype),
                         jnp.zeros((0,), bool), (), (), ())
-    return Contacts(jnp.concatenate(dist), jnp.concatenate(normal), jnp.concatenate(point),
-                    jnp.asarray(np.concatenate(valid)), tuple(body_a), tuple(body_b),
-                    tuple(on_plane))
+    return Contacts(jnp.concatenate(dist), jnp.concatenate(normal, axis=1),
+                    jnp.concatenate(point, axis=1), jnp.asarray(np.concatenate(valid)),
+                    tuple(body_a), tuple(body_b), tuple(on_plane))
+
+
+def detect(sys, qp) -> Contacts:
+    """Contact candidates of every collider pair of one scene in the public
+    layout: dist [K], normal and point [K, 3] (qp: [bodies, 3 or 4])."""
+    c = detect_soa(soa_system(sys), soa_qp(qp))
+    return c.replace(dist=c.dist[:, 0], normal=c.normal[..., 0].T, point=c.point[..., 0].T)
 
 
 def world_inv_inertia(sys, rot):
-    """I_world^{-1} = R I_body^{-1} Rᵀ of every body [B, 3, 3] (zero when frozen)."""
+    """I_world^{-1} = R I_body^{-1} Rᵀ of every body [3, 3, bodies, envs]
+    (zero when frozen); rot [4, bodies, envs]."""
     m = quat_to_matrix(rot)
-    return jnp.stack([matvec(m, sys.inv_inertia * m[:, k, :]) for k in range(3)], axis=-1)
+    return jnp.stack([matvec(m, sys.inv_inertia * m[k]) for k in range(3)], axis=1)
 
 
 def _side(sys, qp, inv_inertia, body, point):
@@ -98,14 +133,14 @@ def _side(sys, qp, inv_inertia, body, point):
     bodies `body` at the contact points; all zero for frozen bodies."""
     if all(sys.spec.bodies[i].frozen for i in body):      # static side (a plane)
         z = jnp.zeros_like(point)
-        return z, z, jnp.zeros(point.shape[:-1], point.dtype), None
-    r = point - qp.pos[body]
-    return r, qp.vel[body] + cross(qp.ang[body], r), sys.inv_mass[body], inv_inertia[body]
+        return z, z, jnp.zeros(point.shape[1:], point.dtype), None
+    r = point - qp.pos[:, body]
+    return r, qp.vel[:, body] + cross(qp.ang[:, body], r), sys.inv_mass[body], inv_inertia[:, :, body]
 
 
 def impulses(sys, qp, contacts: Contacts, h):
-    """Velocity changes (dvel [B, 3], dang [B, 3]) from all contacts, each
-    body averaging over its active contacts."""
+    """Velocity changes (dvel, dang: [3, bodies, envs]) from all contacts,
+    each body averaging over its active contacts."""
     if not contacts.body_a:
         return jnp.zeros_like(qp.vel), jnp.zeros_like(qp.ang)
     a, b = np.asarray(contacts.body_a), np.asarray(contacts.body_b)
@@ -117,41 +152,37 @@ def impulses(sys, qp, contacts: Contacts, h):
     v_n = dot(v, n)
     inv_m = m_a + m_b
 
-    def angular(i, r, direction):     # I⁻¹ (r × direction)
-        return matvec(i, cross(r, direction))
-
     def kappa(direction):   # rotational part of the effective inverse mass along `direction`
-        k = cross(angular(i_b, r_b, direction), r_b)
+        k = cross(matvec(i_b, cross(r_b, direction)), r_b)
         if i_a is not None:
-            k = k + cross(angular(i_a, r_a, direction), r_a)
+            k = k + cross(matvec(i_a, cross(r_a, direction)), r_a)
         return dot(k, direction)
 
     j = (-(1.0 + sys.elasticity) * v_n - sys.baumgarte_erp * d / h) / (inv_m + kappa(n))
-    active = contacts.valid & (d < 0) & (v_n < 0) & (j > 0)
+    active = contacts.valid[:, None] & (d < 0) & (v_n < 0) & (j > 0)
     j = jnp.where(active, j, 0.0)
 
-    v_t = v - v_n[:, None] * n
+    v_t = v - v_n * n
     speed_t2 = dot(v_t, v_t)
     slipping = active & (speed_t2 > sys.friction_threshold ** 2)
     speed_t = jnp.sqrt(jnp.where(slipping, speed_t2, 1.0))
-    t = v_t / speed_t[:, None]
-    mu = sys.friction * jnp.where(np.asarray(contacts.on_plane), sys.plane_friction_scale, 1.0)
+    t = v_t / speed_t
+    mu = sys.friction * jnp.where(np.asarray(contacts.on_plane)[:, None], sys.plane_friction_scale, 1.0)
     j_t = jnp.minimum(speed_t / (inv_m + kappa(t)), mu * j)
     j_t = jnp.where(slipping, j_t, 0.0)
 
     # each body averages over its active contacts; a pair shares one factor so
     # that its impulses stay equal and opposite (momentum is conserved)
-    n_bodies = qp.pos.shape[0]
-    count = scatter_add(active.astype(p.dtype), b, n_bodies)
+    n_bodies = qp.pos.shape[1]
+    count = scatter_rows(active.astype(p.dtype), b, n_bodies)
     if i_a is not None:
-        count = count + scatter_add(active.astype(p.dtype), a, n_bodies)
+        count = count + scatter_rows(active.astype(p.dtype), a, n_bodies)
     count = jnp.where(sys.inv_mass > 0, count, 0.0)
     share = 1.0 / jnp.maximum(jnp.maximum(count[a], count[b]), 1.0)
-    impulse = (j * share)[:, None] * n - (j_t * share)[:, None] * t     # on B; -impulse on A
-    delta = jnp.concatenate([impulse * m_b[:, None], matvec(i_b, cross(r_b, impulse))], -1)
-    total = scatter_add(delta, b, n_bodies)
+    impulse = (j * share) * n - (j_t * share) * t     # on B; -impulse on A
+    delta = jnp.concatenate([impulse * m_b, matvec(i_b, cross(r_b, impulse))])
+    total = scatter_rows(delta, b, n_bodies)
     if i_a is not None:
-        delta_a = jnp.concatenate([-impulse * m_a[:, None],
-                                   -matvec(i_a, cross(r_a, impulse))], -1)
-        total = total + scatter_add(delta_a, a, n_bodies)
-    return total[:, :3], total[:, 3:]
+        delta_a = jnp.concatenate([-impulse * m_a, -matvec(i_a, cross(r_a, impulse))])
+        total = total + scatter_rows(delta_a, a, n_bodies)
+    return total[:3], total[3:]

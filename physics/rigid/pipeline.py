@@ -7,6 +7,16 @@ Per substep of length h = dt / substeps (the Brax paper's order):
    (symplectic Euler: the forces see the new positions);
 3. contacts: velocity-level impulses with Baumgarte stabilisation.
 Frozen world axes are masked out of every update.
+
+The substeps run in the internal layout of `layout.py` (components first,
+environments last). `step` is written for one scene; under `jax.vmap` its
+batching rule (`jax.custom_batching.custom_vmap`) steps the whole batch of
+scenes at once with the batch as the minor axis, instead of vmap's default
+batch-major arrays (about 2x faster on XLA:CPU). Reverse-mode gradients go
+through the same equations (`jax.custom_vjp`, the backward pass re-runs the
+one-scene step under `jax.vjp`); forward-mode (`jax.jvp`) is not supported.
+When the system itself is batched (vmapped physical parameters) the default
+batching is used.
 """
 
 from __future__ import annotations
@@ -15,30 +25,31 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from gambol.physics.rigid.contacts import detect, impulses
+from gambol.physics.rigid.contacts import detect_soa, impulses
 from gambol.physics.rigid.joints import joint_forces
-from gambol.physics.rigid.math import cross, integrate_rotation, inv_rotate, rotate
+from gambol.physics.rigid.layout import public_batch, soa_batch, soa_system
 from gambol.physics.rigid.qp import QP
+from gambol.physics.rigid.soa import cross, integrate_rotation, inv_rotate, rotate
 
 
 @struct.dataclass
 class StepInfo:
     """What a step did, summed over its substeps: contact velocity changes
-    (dvel, dang: [B, 3]; the Brax paper's envs observe these) and the number
-    of active contacts per body [B]."""
+    (contact_vel, contact_ang: [bodies, 3]; the Brax paper's envs observe these)."""
     contact_vel: jnp.ndarray
     contact_ang: jnp.ndarray
 
 
+# -- the substep, in the internal layout: qp [3 or 4, bodies, envs], action [A, envs]
+
 def kinematic(sys, qp: QP, h) -> QP:
-    ang = qp.ang * sys.free_rotation
     return qp.replace(pos=qp.pos + qp.vel * sys.free_position * h,
-                      rot=integrate_rotation(qp.rot, ang, h))
+                      rot=integrate_rotation(qp.rot, qp.ang * sys.free_rotation, h))
 
 
 def potential(sys, qp: QP, action, h) -> QP:
     force, torque = joint_forces(sys, qp, action)
-    vel = jnp.exp(-sys.linear_damping * h) * qp.vel + (force * sys.inv_mass[:, None] + sys.gravity) * h
+    vel = jnp.exp(-sys.linear_damping * h) * qp.vel + (force * sys.inv_mass + sys.gravity) * h
     # Euler's equations in the body frame: I dω/dt = τ - ω × Iω
     w = inv_rotate(qp.ang, qp.rot)
     dw = sys.inv_inertia * (inv_rotate(torque, qp.rot) - cross(w, sys.inertia * w))
@@ -47,16 +58,14 @@ def potential(sys, qp: QP, action, h) -> QP:
 
 
 def collide(sys, qp: QP, h):
-    dvel, dang = impulses(sys, qp, detect(sys, qp), h)
+    dvel, dang = impulses(sys, qp, detect_soa(sys, qp), h)
     dvel, dang = dvel * sys.free_position, dang * sys.free_rotation
     return qp.replace(vel=qp.vel + dvel, ang=qp.ang + dang), (dvel, dang)
 
 
-def step_with_info(sys, qp: QP, action) -> tuple[QP, StepInfo]:
-    """Advance `qp` by `sys.dt`. action: [sys.action_size]."""
-    if action.shape != (sys.action_size,):
-        raise ValueError(f"step: action expected shape ({sys.action_size},) for system "
-                         f"{sys.spec.name!r}, got {action.shape}")
+def advance(sys, qp: QP, action):
+    """`sys.substeps` substeps; sys, qp and action in the internal layout.
+    Returns the new qp and the summed contact velocity changes [3, bodies, envs]."""
     h = sys.dt / sys.substeps
 
     def substep(carry, _):
@@ -68,7 +77,91 @@ def step_with_info(sys, qp: QP, action) -> tuple[QP, StepInfo]:
 
     zero = jnp.zeros_like(qp.vel)
     (qp, dvel, dang), _ = jax.lax.scan(substep, (qp, zero, zero), None, length=sys.substeps)
-    return qp, StepInfo(dvel, dang)
+    return qp, dvel, dang
+
+
+# -- batches of scenes: qp [envs, bodies, 3 or 4], action [envs, A]
+
+def _step_batch(sys, qp: QP, action):
+    qp, dvel, dang = advance(soa_system(sys), jax.tree.map(soa_batch, qp), action.T)
+    return jax.tree.map(public_batch, qp), StepInfo(public_batch(dvel), public_batch(dang))
+
+
+def _one(sys, qp: QP, action):
+    """One scene (qp [bodies, 3 or 4], action [A]) as a batch of one."""
+    qp, info = _step_batch(sys, jax.tree.map(lambda x: x[None], qp), action[None])
+    return jax.tree.map(lambda x: x[0], (qp, info))
+
+
+def _all_batched(tree):
+    return jax.tree.map(lambda _: True, tree)
+
+
+def _sys_batched(in_batched) -> bool:
+    return any(jax.tree.leaves(in_batched[0]))
+
+
+@jax.custom_batching.custom_vmap
+def _batch_of_batches(sys, qp, action):
+    return _step_batch(sys, qp, action)
+
+
+@_batch_of_batches.def_vmap
+def _merge_batch_axes(size, in_batched, sys, qp, action):
+    """vmap of a batch (nested vmaps): fold the new axis into the batch axis."""
+    if _sys_batched(in_batched):
+        axes = jax.tree.map(lambda b: 0 if b else None, tuple(in_batched))
+        out = jax.vmap(_step_batch, in_axes=axes)(sys, qp, action)
+        return out, _all_batched(out)
+    qp, action = (jax.tree.map(lambda x, b: x if b else jnp.broadcast_to(x, (size,) + x.shape), t, tb)
+                  for t, tb in ((qp, in_batched[1]), (action, in_batched[2])))
+    inner = action.shape[1]
+    flat = lambda x: x.reshape((size * inner,) + x.shape[2:])     # noqa: E731
+    out = _batch_of_batches(sys, jax.tree.map(flat, qp), flat(action))
+    out = jax.tree.map(lambda x: x.reshape((size, inner) + x.shape[1:]), out)
+    return out, _all_batched(out)
+
+
+@jax.custom_batching.custom_vmap
+def _vmappable(sys, qp, action):
+    return _one(sys, qp, action)
+
+
+@_vmappable.def_vmap
+def _batch_rule(size, in_batched, sys, qp, action):
+    if _sys_batched(in_batched):          # vmapped physical parameters
+        axes = jax.tree.map(lambda b: 0 if b else None, tuple(in_batched))
+        out = jax.vmap(_one, in_axes=axes)(sys, qp, action)
+        return out, _all_batched(out)
+    qp, action = (jax.tree.map(lambda x, b: x if b else jnp.broadcast_to(x, (size,) + x.shape), t, tb)
+                  for t, tb in ((qp, in_batched[1]), (action, in_batched[2])))
+    out = _batch_of_batches(sys, qp, action)
+    return out, _all_batched(out)
+
+
+@jax.custom_vjp
+def _step(sys, qp, action):
+    return _vmappable(sys, qp, action)
+
+
+def _step_fwd(sys, qp, action):
+    return _vmappable(sys, qp, action), (sys, qp, action)
+
+
+def _step_bwd(inputs, cotangent):
+    return jax.vjp(_one, *inputs)[1](cotangent)
+
+
+_step.defvjp(_step_fwd, _step_bwd)
+
+
+def step_with_info(sys, qp: QP, action) -> tuple[QP, StepInfo]:
+    """Advance one scene by `sys.dt`. qp: [bodies, 3 or 4]; action: [sys.action_size].
+    Vmap it for a batch of scenes."""
+    if action.shape != (sys.action_size,):
+        raise ValueError(f"step: action expected shape ({sys.action_size},) for system "
+                         f"{sys.spec.name!r}, got {action.shape}")
+    return _step(sys, qp, action)
 
 
 def step(sys, qp: QP, action) -> QP:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 def dot(a, b):
@@ -91,3 +92,13 @@ def integrate_rotation(q, omega, h):
     """One step of dq/dt = ½ (0, ω) ⊗ q, ω [3, *T] in the world frame, renormalised."""
     omega_q = jnp.concatenate([jnp.zeros_like(omega[:1]), omega])
     return normalize(q + 0.5 * h * quat_mul(omega_q, q))
+
+
+def scatter_rows(values, index, size: int):
+    """out[..., i, :] = sum of values[..., k, :] with index[k] == i, for a
+    static `index` ([K] ints): values [*C, K, B] -> [*C, size, B]."""
+    rows = [None] * size
+    for k, i in enumerate(np.asarray(index).tolist()):
+        rows[i] = values[..., k, :] if rows[i] is None else rows[i] + values[..., k, :]
+    zero = jnp.zeros(values.shape[:-2] + values.shape[-1:], values.dtype)
+    return jnp.stack([zero if r is None else r for r in rows], axis=-2)

@@ -1,0 +1,63 @@
+"""The switch between the public layout and the engine's internal one.
+
+Public: `QP` arrays [..., bodies, 3 or 4] and `System` arrays as built
+(`[bodies]`, `[bodies, 3]`, `[joints, dof, 2]`, ...). Internal (`soa.py`):
+components first and one trailing axis of environments, so that XLA:CPU's
+loops run over the environments: `QP` arrays [3 or 4, bodies, envs]; system
+arrays shaped to broadcast against them ([bodies, 1], [3, bodies, 1],
+[2, dof, joints, 1], ...). The conversions are a few transposes per step,
+outside the substep loop.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from gambol.physics.rigid.qp import QP
+
+
+def _vectors(x):
+    """[m, k] -> [k, m, 1]"""
+    return jnp.moveaxis(x, -1, 0)[..., None]
+
+
+def _scalars(x):
+    """[m] -> [m, 1]"""
+    return x[..., None]
+
+
+def soa_qp(qp: QP) -> QP:
+    """[bodies, k] -> [k, bodies, 1] (one environment)."""
+    return QP(*(_vectors(x) for x in (qp.pos, qp.rot, qp.vel, qp.ang)))
+
+
+def soa_batch(x):
+    """[envs, bodies, k] -> [k, bodies, envs]"""
+    return jnp.transpose(x, (2, 1, 0))
+
+
+def public_batch(x):
+    """[k, bodies, envs] -> [envs, bodies, k]"""
+    return jnp.transpose(x, (2, 1, 0))
+
+
+def soa_system(sys):
+    """`sys` with every array in the internal broadcast shapes."""
+    joints = tuple(g.replace(
+        parent_offset=_vectors(g.parent_offset), child_offset=_vectors(g.child_offset),
+        frame=_vectors(g.frame), stiffness=_scalars(g.stiffness),
+        spring_damping=_scalars(g.spring_damping), angular_damping=_scalars(g.angular_damping),
+        limit_strength=_scalars(g.limit_strength),
+        limits=jnp.moveaxis(g.limits, (0, 1, 2), (2, 1, 0))[..., None],      # [2, dof, J, 1]
+        torque_strength=_scalars(g.torque_strength), angle_strength=_scalars(g.angle_strength))
+        for g in sys.joints)
+    return sys.replace(
+        mass=_scalars(sys.mass), inertia=_vectors(sys.inertia),
+        free_position=_vectors(sys.free_position), free_rotation=_vectors(sys.free_rotation),
+        inv_mass=_scalars(sys.inv_mass), inv_inertia=_vectors(sys.inv_inertia),
+        collider_position=_vectors(sys.collider_position),
+        collider_rotation=_vectors(sys.collider_rotation),
+        collider_radius=_scalars(sys.collider_radius),
+        collider_half_length=_scalars(sys.collider_half_length),
+        collider_halfsize=_vectors(sys.collider_halfsize),
+        gravity=sys.gravity[:, None, None], joints=joints)
