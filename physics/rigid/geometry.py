@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from . import geometry_soa as soa
+from . import geometry_soa
 from .geometry_soa import CORNER_SIGNS, GOLDEN_ITERATIONS, PARALLEL_SIN2, TINY  # noqa: F401  (public constants)
 
 Array = jax.Array
@@ -93,7 +93,7 @@ def closest_point_on_segment(a0: Array, a1: Array, p: Array) -> Array:
 
     a0, a1, p: [3]; returns [3].  A zero-length segment returns ``a0``.
     """
-    return soa.closest_point_on_segment(*_checked("closest_point_on_segment", a0=a0, a1=a1, p=p))
+    return geometry_soa.closest_point_on_segment(*_checked("closest_point_on_segment", a0=a0, a1=a1, p=p))
 
 
 def closest_segment_points(a0: Array, a1: Array, b0: Array, b1: Array) -> tuple[Array, Array]:
@@ -102,7 +102,7 @@ def closest_segment_points(a0: Array, a1: Array, b0: Array, b1: Array) -> tuple[
     Ericson's clamped line parameters; parallel segments meet at the middle of their overlap
     (see :func:`geometry_soa.closest_segment_points`).
     """
-    return soa.closest_segment_points(*_checked("closest_segment_points", a0=a0, a1=a1, b0=b0, b1=b1))
+    return geometry_soa.closest_segment_points(*_checked("closest_segment_points", a0=a0, a1=a1, b0=b0, b1=b1))
 
 
 # ---------------------------------------------------------------------------
@@ -114,7 +114,7 @@ def sphere_plane(plane_pos, plane_normal, center, radius) -> Contact:
 
     plane_pos, plane_normal, center: [3]; radius: [].
     """
-    return _contact(*soa.sphere_plane(*_checked(
+    return _contact(*geometry_soa.sphere_plane(*_checked(
         "sphere_plane", plane_pos=plane_pos, plane_normal=plane_normal, center=center, radius=radius)))
 
 
@@ -123,7 +123,7 @@ def capsule_plane(plane_pos, plane_normal, center, axis, half_length, radius) ->
 
     plane_pos, plane_normal, center, axis: [3]; half_length, radius: [].
     """
-    return _contact(*soa.capsule_plane(*_checked(
+    return _contact(*geometry_soa.capsule_plane(*_checked(
         "capsule_plane", plane_pos=plane_pos, plane_normal=plane_normal, center=center, axis=axis,
         half_length=half_length, radius=radius)))
 
@@ -134,7 +134,7 @@ def box_plane(plane_pos, plane_normal, center, rot, halfsize) -> Contact:
     plane_pos, plane_normal, center, halfsize: [3]; rot: [3, 3].
     ``dist_i = (corner_i - plane_pos).n``, ``corner_i = center + rot @ (sign_i * halfsize)``.
     """
-    return _contact(*soa.box_plane(*_checked(
+    return _contact(*geometry_soa.box_plane(*_checked(
         "box_plane", plane_pos=plane_pos, plane_normal=plane_normal, center=center, rot=rot,
         halfsize=halfsize)))
 
@@ -144,7 +144,7 @@ def sphere_sphere(c1, r1, c2, r2) -> Contact:
 
     c1, c2: [3]; r1, r2: [].
     """
-    return _contact(*soa.sphere_sphere(*_checked("sphere_sphere", c1=c1, r1=r1, c2=c2, r2=r2)))
+    return _contact(*geometry_soa.sphere_sphere(*_checked("sphere_sphere", c1=c1, r1=r1, c2=c2, r2=r2)))
 
 
 def sphere_capsule(c, r, center, axis, half_length, radius) -> Contact:
@@ -153,7 +153,7 @@ def sphere_capsule(c, r, center, axis, half_length, radius) -> Contact:
     c, center, axis: [3]; r, half_length, radius: [].  A sphere centred on the segment takes a
     normal perpendicular to the capsule axis.
     """
-    return _contact(*soa.sphere_capsule(*_checked(
+    return _contact(*geometry_soa.sphere_capsule(*_checked(
         "sphere_capsule", c=c, r=r, center=center, axis=axis, half_length=half_length, radius=radius)))
 
 
@@ -164,7 +164,7 @@ def capsule_capsule(center1, axis1, hl1, r1, center2, axis2, hl2, r2) -> Contact
     center*, axis*: [3]; hl*, r*: [].  Crossing segments take ``n`` along ``axis1 x axis2``
     (or perpendicular to ``axis1`` when the axes are also parallel).
     """
-    return _contact(*soa.capsule_capsule(*_checked(
+    return _contact(*geometry_soa.capsule_capsule(*_checked(
         "capsule_capsule", center1=center1, axis1=axis1, hl1=hl1, r1=r1, center2=center2,
         axis2=axis2, hl2=hl2, r2=r2)))
 
@@ -176,7 +176,7 @@ def box_sphere(center, rot, halfsize, c, r) -> Contact:
     centre to its nearest box point, minus ``r``.  Centre inside: pushed out through the face
     of least penetration, ``dist = -(h_i - |x_i|) - r`` in local coordinates ``x``.
     """
-    return _contact(*soa.box_sphere(*_checked("box_sphere", center=center, rot=rot, halfsize=halfsize, c=c, r=r)))
+    return _contact(*geometry_soa.box_sphere(*_checked("box_sphere", center=center, rot=rot, halfsize=halfsize, c=c, r=r)))
 
 
 def box_capsule(center, rot, halfsize, cap_center, axis, half_length, radius) -> Contact:
@@ -195,6 +195,6 @@ def box_capsule(center, rot, halfsize, cap_center, axis, half_length, radius) ->
     gradients treat each contact as a fixed material point of the capsule (exact for the
     deepest point's distance, by the envelope theorem).
     """
-    return _contact(*soa.box_capsule(*_checked(
+    return _contact(*geometry_soa.box_capsule(*_checked(
         "box_capsule", center=center, rot=rot, halfsize=halfsize, cap_center=cap_center, axis=axis,
         half_length=half_length, radius=radius)))
