@@ -1,4 +1,4 @@
-"""Ant: the Brax paper's quadruped runs along +x (version "ant-v1").
+"""Ant: the Brax paper's quadruped runs along +x (version "ant-v2").
 
 Scene `assets/ant.toml`: a 10 kg torso, four two-link legs (8 hinges, 8 torque
 actuators of strength 300), dt 0.05 with 10 substeps.
@@ -13,9 +13,12 @@ reward = reward_forward + reward_ctrl + reward_contact + reward_survive with
     reward_forward = Δx_torso / dt, reward_ctrl = -0.5 Σ a², reward_contact = 0,
     reward_survive = 1.
 done: torso z < 0.2 or z > 1.0 (the episode length is the wrapper's).
-reset: `default_qp` (legs straight out, the knees sprung into their limits during the
-    first steps) with every velocity axis moved by U(-0.1, 0.1); the Brax paper's ant
-    starts exactly at the default pose.
+reset: `default_qp` (hips at 0, knees at the edge of their limits, +-30 degrees) with
+    every velocity axis moved by U(-0.1, 0.1). (The Brax paper's ant starts at the
+    midpoints of the joint limits, knees at 50 degrees.)
+versions: v2 starts with the knees inside their limits; v1 started them straight
+    (0 degrees, outside the limits), so the limit springs launched the ant in its first
+    steps and about a third of random-action episodes ended at once with z > 1.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from gambol.physics.rigid import joint_angles
 
 class Ant(RigidEnv):
     asset = "ant"
-    version = "ant-v1"
+    version = "ant-v2"
     torso_body = "Torso"
     observation_size_ = 87
     reward_terms = ("reward_forward", "reward_ctrl", "reward_contact", "reward_survive")

@@ -1,4 +1,4 @@
-"""Humanoid: the Brax paper's humanoid runs along +x (version "humanoid-v1").
+"""Humanoid: the Brax paper's humanoid runs along +x (version "humanoid-v2").
 
 Scene `assets/humanoid.toml`: 12 bodies (torso, lwaist, pelvis, thighs, shins with
 feet, upper and lower arms, floor), 10 joints with 17 DoF, torque actuators of
@@ -26,6 +26,7 @@ reward = reward_linvel + reward_quadctrl + reward_alive + reward_impact:
     1.25 Δx_COM / dt, -0.01 Σ a², 5, 0.
 done: torso z < 0.6 or z > 2.1.
 reset: `default_qp`, then one physics step with action U[0, 1)^17 · 0.5 (as published).
+versions: v2 starts the knees at -2 degrees, inside their limits [-160, -2] (v1: at 0).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from gambol.physics.rigid.math import quat_to_matrix
 
 class Humanoid(RigidEnv):
     asset = "humanoid"
-    version = "humanoid-v1"
+    version = "humanoid-v2"
     torso_body = "torso"
     observation_size_ = 299
     reward_terms = ("reward_linvel", "reward_quadctrl", "reward_alive", "reward_impact")

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from gambol.physics.rigid.math import euler_to_quat, quat_mul, quat_to_matrix, rotate
+from gambol.physics.rigid.math import euler_to_quat, quat_conj, quat_mul, quat_to_matrix, rotate
 
 
 @struct.dataclass
@@ -50,10 +50,17 @@ def lowest_points(sys, pos, rot):
     return jnp.stack(low) if low else jnp.zeros((0,))
 
 
+def rest_angles(group):
+    """The rest angle of every DoF of a joint group [J, dof] (radians): zero,
+    clipped into the joint's limits, so that no limit spring acts at rest."""
+    return jnp.clip(0.0, group.limits[..., 0], group.limits[..., 1])
+
+
 def default_qp(sys) -> QP:
     """Every body at rest: roots at their spec `position`/`rotation`, each
-    child placed so its joint anchor meets its parent's at zero joint angle
-    (same orientation as the parent). Then every joint tree with colliders and
+    child placed so its joint anchor meets its parent's at the joint's rest
+    angle (`rest_angles`: zero, or the nearer limit where zero lies outside
+    them; e.g. the ant's knees at 30 degrees). Then every joint tree with colliders and
     no frozen body is lifted so that its lowest collider point sits at the
     root's spec `position` z (0: touching the floor; 1: dropped from 1 above
     it). Trees without colliders or holding a frozen body stay as placed."""
@@ -75,7 +82,10 @@ def default_qp(sys) -> QP:
             parent = g.parent[j]
             if child in placed or parent not in placed:
                 continue
-            rot[child] = rot[parent]
+            # child frame = parent frame ⊗ E(angles): rot_c = rot_p ⊗ frame ⊗ E ⊗ frame*
+            angles = jnp.zeros(3, dtype).at[:g.dof].set(rest_angles(g)[j])
+            bend = quat_mul(quat_mul(g.frame[j], euler_to_quat(jnp.rad2deg(angles))), quat_conj(g.frame[j]))
+            rot[child] = quat_mul(rot[parent], bend)
             anchor = pos[parent] + rotate(g.parent_offset[j], rot[parent])
             pos[child] = anchor - rotate(g.child_offset[j], rot[child])
             root_of[child] = root_of[parent]

@@ -168,8 +168,15 @@ def test_default_qp_joins_every_anchor_and_rests_on_the_floor():
     np.testing.assert_allclose(D.anchor_error(sys, qp), 0.0, atol=1e-6)
     low = R.qp.lowest_points(sys, qp.pos, qp.rot)
     assert float(jnp.min(low)) == pytest.approx(0.0, abs=1e-6)
-    np.testing.assert_allclose(R.joint_angles(sys, qp)[0], 0.0, atol=1e-6)
+    # every joint at its rest angle: zero clipped into its limits (the ant's knees: +-30 degrees)
+    limits = np.concatenate([np.asarray(g.limits).reshape(-1, 2) for g in sys.joints])
+    rest = np.clip(0.0, limits[:, 0], limits[:, 1])
+    assert np.count_nonzero(rest) == 4
+    np.testing.assert_allclose(R.joint_angles(sys, qp)[0], rest, atol=1e-5)
     np.testing.assert_allclose(jnp.linalg.norm(qp.rot, axis=-1), 1.0, atol=1e-6)
+    # so no limit spring launches it: with zero action it settles, torso well below 1
+    rest_z = jax.jit(lambda q: jax.lax.scan(lambda q, _: (R.step(sys, q, jnp.zeros(8)),) * 2, q, None, 40)[1].pos[:, 0, 2])(qp)
+    assert float(jnp.max(rest_z)) < float(qp.pos[0, 2]) + 0.02
     arm = R.build_system(ARM)
     qp = R.default_qp(arm)               # a tree holding a frozen body is not lifted
     np.testing.assert_allclose(qp.pos[1], [0.0, 0.0, 1.0], atol=1e-6)
