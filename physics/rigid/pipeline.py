@@ -112,12 +112,20 @@ def _one(sys, qp: QP, action):
     return jax.tree.map(lambda x: x[0], (qp, info))
 
 
-def _all_batched(tree):
-    return jax.tree.map(lambda _: True, tree)
-
-
-def _sys_batched(in_batched) -> bool:
-    return any(jax.tree.leaves(in_batched[0]))
+def _vmap_rule(fn, merge):
+    """A custom_vmap rule: with the system batched (vmapped physical
+    parameters), jax's default batching of `fn`; otherwise the unbatched
+    state or action broadcast to `size` and `merge(size, qp, action)`."""
+    def rule(size, in_batched, sys, qp, action):
+        if any(jax.tree.leaves(in_batched[0])):
+            axes = jax.tree.map(lambda b: 0 if b else None, tuple(in_batched))
+            out = jax.vmap(fn, in_axes=axes)(sys, qp, action)
+        else:
+            qp, action = (jax.tree.map(lambda x, b: x if b else jnp.broadcast_to(x, (size,) + x.shape), t, tb)
+                          for t, tb in ((qp, in_batched[1]), (action, in_batched[2])))
+            out = merge(size, sys, qp, action)
+        return out, jax.tree.map(lambda _: True, out)
+    return rule
 
 
 @jax.custom_batching.custom_vmap
@@ -125,20 +133,15 @@ def _batch_of_batches(sys, qp, action):
     return _step_batch(sys, qp, action)
 
 
-@_batch_of_batches.def_vmap
-def _merge_batch_axes(size, in_batched, sys, qp, action):
+def _merged(size, sys, qp, action):
     """vmap of a batch (nested vmaps): fold the new axis into the batch axis."""
-    if _sys_batched(in_batched):
-        axes = jax.tree.map(lambda b: 0 if b else None, tuple(in_batched))
-        out = jax.vmap(_step_batch, in_axes=axes)(sys, qp, action)
-        return out, _all_batched(out)
-    qp, action = (jax.tree.map(lambda x, b: x if b else jnp.broadcast_to(x, (size,) + x.shape), t, tb)
-                  for t, tb in ((qp, in_batched[1]), (action, in_batched[2])))
     inner = action.shape[1]
     flat = lambda x: x.reshape((size * inner,) + x.shape[2:])     # noqa: E731
     out = _batch_of_batches(sys, jax.tree.map(flat, qp), flat(action))
-    out = jax.tree.map(lambda x: x.reshape((size, inner) + x.shape[1:]), out)
-    return out, _all_batched(out)
+    return jax.tree.map(lambda x: x.reshape((size, inner) + x.shape[1:]), out)
+
+
+_batch_of_batches.def_vmap(_vmap_rule(_step_batch, _merged))
 
 
 @jax.custom_batching.custom_vmap
@@ -146,16 +149,7 @@ def _vmappable(sys, qp, action):
     return _one(sys, qp, action)
 
 
-@_vmappable.def_vmap
-def _batch_rule(size, in_batched, sys, qp, action):
-    if _sys_batched(in_batched):          # vmapped physical parameters
-        axes = jax.tree.map(lambda b: 0 if b else None, tuple(in_batched))
-        out = jax.vmap(_one, in_axes=axes)(sys, qp, action)
-        return out, _all_batched(out)
-    qp, action = (jax.tree.map(lambda x, b: x if b else jnp.broadcast_to(x, (size,) + x.shape), t, tb)
-                  for t, tb in ((qp, in_batched[1]), (action, in_batched[2])))
-    out = _batch_of_batches(sys, qp, action)
-    return out, _all_batched(out)
+_vmappable.def_vmap(_vmap_rule(_one, lambda size, sys, qp, action: _batch_of_batches(sys, qp, action)))
 
 
 @jax.custom_vjp
