@@ -400,25 +400,21 @@ def neighbor_list(displacement_or_metric: Callable, box, r_cutoff: float, dr_thr
         return order, a_start, a_len, b_start, b_len
 
     def _candidates(R: Array, run_capacity: int):
-        """Every particle's candidates as slots of the cell-sorted order.
-
-        Returns ``order: [n]`` (particle ids sorted by cell), ``pos: [n, C]`` (candidate
-        ``m`` of particle ``i`` is particle ``order[pos[i, m]]``), ``valid: [n, C]`` and the
-        overflow bits.  Without a cell grid every particle is a candidate (``C = n``)."""
+        """Every particle's candidates: ids ``cand: [n, C]``, ``valid: [n, C]`` (the slot
+        holds a candidate) and the overflow bits.  Without a cell grid every particle is a
+        candidate (``C = n``)."""
         n, dim = R.shape
         _, use_cells, _, _, _ = geometry(dim)
         if not use_cells:
-            iota = jnp.arange(n, dtype=jnp.int32)
-            return iota, jnp.broadcast_to(iota, (n, n)), jnp.ones((n, n), bool), jnp.uint8(0)
+            return jnp.broadcast_to(jnp.arange(n, dtype=jnp.int32), (n, n)), jnp.ones((n, n), bool), jnp.uint8(0)
         order, a_start, a_len, b_start, b_len = _runs(R)
         slot = jnp.arange(run_capacity, dtype=jnp.int32)                      # [P]
         a_len, b_len = a_len[..., None], b_len[..., None]
         pos = jnp.where(slot < a_len, a_start[..., None] + slot, b_start[..., None] + slot - a_len)
         valid = slot < a_len + b_len                                          # [n, runs, P]
-        pos = jnp.where(valid, pos, 0).reshape(n, -1)
+        cand = order[jnp.where(valid, pos, 0)].reshape(n, -1)
         overflow = jnp.any(a_len + b_len > run_capacity)
-        return order, pos, valid.reshape(n, -1), jnp.where(overflow, PartitionError.CELL_LIST_OVERFLOW,
-                                                           0).astype(jnp.uint8)
+        return cand, valid.reshape(n, -1), jnp.where(overflow, PartitionError.CELL_LIST_OVERFLOW, 0).astype(jnp.uint8)
 
     def _run_capacity(R: Array, multiplier: float, extra: int) -> int:
         """Host: slots per run = the fullest run's count times ``multiplier``, plus ``extra``."""
@@ -427,33 +423,35 @@ def neighbor_list(displacement_or_metric: Callable, box, r_cutoff: float, dr_thr
 
     _runs_jit = jax.jit(_runs)
 
-    def _candidate_mask(R: Array, order: Array, pos: Array, valid: Array, **kwargs) -> Array:
-        """``[n, C]``: candidate slot ``pos`` holds a neighbour within the list cutoff."""
-        n = R.shape[0]
-        by_component = None if kwargs else space_lib.by_component(metric)
+    def _metric_by_component(kwargs: dict):
+        """The metric on per-coordinate arrays (see gambol.physics.space), if it has one
+        and no call-time space arguments are given; else ``None``."""
+        return None if kwargs else space_lib.by_component(metric)
+
+    def _candidate_mask(R: Array, cand: Array, valid: Array, **kwargs) -> Array:
+        """``[n, C]``: the valid candidates within the list cutoff."""
+        by_component = _metric_by_component(kwargs)
         if by_component is None:
-            d = space_lib.map_neighbor(lambda a, b: metric(a, b, **kwargs))(R, R[order[pos]])
-        else:   # coordinates in separate [n, C] arrays (see gambol.physics.space)
-            d = by_component([R[:, c, None] for c in range(R.shape[1])],
-                             space_lib.gather_components(R, order[pos]))
+            d = space_lib.map_neighbor(lambda a, b: metric(a, b, **kwargs))(R, R[cand])
+        else:
+            d = by_component([R[:, c, None] for c in range(R.shape[1])], space_lib.gather_components(R, cand))
         mask = valid & (d < cutoff)
         if mask_self:
-            rank = jnp.zeros(n, jnp.int32).at[order].set(jnp.arange(n, dtype=jnp.int32))  # order[rank[i]] = i
-            mask = mask & (pos != rank[:, None])
+            mask = mask & (cand != jnp.arange(R.shape[0], dtype=jnp.int32)[:, None])
         return mask
 
     def _count_fn(R: Array, cell_capacity: int, **kwargs):
-        order, pos, valid, err = _candidates(R, cell_capacity)
-        return jnp.sum(_candidate_mask(R, order, pos, valid, **kwargs), axis=1), err
+        cand, valid, err = _candidates(R, cell_capacity)
+        return jnp.sum(_candidate_mask(R, cand, valid, **kwargs), axis=1), err
 
     def _build(R: Array, max_neighbors: int, cell_capacity: int, capacity: int, **kwargs):
         n = R.shape[0]
-        order, pos, valid, cell_err = _candidates(R, cell_capacity)
-        mask = _candidate_mask(R, order, pos, valid, **kwargs)
+        cand, valid, cell_err = _candidates(R, cell_capacity)
+        mask = _candidate_mask(R, cand, valid, **kwargs)
         if format is OrderedSparse:
-            mask = mask & (order[pos] < jnp.arange(n, dtype=jnp.int32)[:, None])
+            mask = mask & (cand < jnp.arange(n, dtype=jnp.int32)[:, None])
         cols, filled, count = _first_true_columns(mask, max_neighbors)
-        dense = jnp.where(filled, order[jnp.take_along_axis(pos, cols, axis=1)], n)
+        dense = jnp.where(filled, jnp.take_along_axis(cand, cols, axis=1), n)
         overflow = jnp.any(count > max_neighbors)
         if custom_mask_function is not None:
             dense = custom_mask_function(dense)
@@ -496,7 +494,11 @@ def neighbor_list(displacement_or_metric: Callable, box, r_cutoff: float, dr_thr
 
         if dr_threshold <= 0:
             return rebuild(None)
-        moved = jax.vmap(lambda a, b: metric(a, b, **kwargs))(R, nbrs.reference_position)
+        by_component = _metric_by_component(kwargs)
+        if by_component is None:
+            moved = jax.vmap(lambda a, b: metric(a, b, **kwargs))(R, nbrs.reference_position)
+        else:
+            moved = by_component(list(R.T), list(nbrs.reference_position.T))
         needs = jnp.any(moved > 0.5 * dr_threshold) | ~jnp.all(jnp.isfinite(moved))
         if batch_axis_name is not None:
             needs = jax.lax.psum(needs.astype(jnp.int32), batch_axis_name) > 0
