@@ -233,17 +233,26 @@ def _first_true_columns(mask: Array, width: int):
     Returns ``cols: [n, width]`` (int32, ascending), ``filled: [n, width]`` (slot ``s``
     holds an entry) and ``count: [n]`` (True entries per row).  Each row is packed into
     ``ceil(C / 32)`` 32-bit words; the ``(s+1)``-th True lies in the first word whose
-    running popcount exceeds ``s``, at the bit found by a 5-step binary search on popcounts.
-    No running count over the ``C`` columns and no scatter: both are slow on XLA:CPU
-    (5x on a 10,000 x 1,000 candidate mask)."""
+    running popcount exceeds ``s``, at the bit found by a 5-step binary search on
+    popcounts.  No running count over the ``C`` columns and no scatter: both are slow on
+    XLA:CPU (5x on a 10,000 x 1,000 candidate mask)."""
     n, C = mask.shape
     num_words = -(-C // 32)
     bits = jnp.pad(mask, ((0, 0), (0, 32 * num_words - C))).reshape(n, num_words, 32).astype(jnp.uint32)
     words = jnp.sum(bits << jnp.arange(32, dtype=jnp.uint32), axis=-1, dtype=jnp.uint32)  # [n, words]
     per_word = jax.lax.population_count(words).astype(jnp.int32)
     through = jnp.cumsum(per_word, axis=1)                                # Trues in words 0..w
-    slot = jnp.arange(width, dtype=jnp.int32)                             # [width]
-    w = jnp.sum(through[:, None, :] <= slot[:, None], axis=-1, dtype=jnp.int32)  # [n, width]
+    slot = jnp.broadcast_to(jnp.arange(width, dtype=jnp.int32), (n, width))
+    if num_words <= 64:   # w = number of words with through <= slot: count them all (vectorises)
+        w = jnp.sum(through[:, None, :] <= slot[..., None], axis=-1, dtype=jnp.int32)
+    else:                 # or by binary search on the non-decreasing running count
+        w = jnp.zeros_like(slot)
+        step = 1 << (num_words.bit_length() - 1)
+        while step:
+            ahead = w + step
+            probe = jnp.take_along_axis(through, jnp.minimum(ahead, num_words) - 1, axis=1)
+            w = jnp.where((ahead <= num_words) & (probe <= slot), ahead, w)
+            step >>= 1
     filled = w < num_words
     w = jnp.minimum(w, num_words - 1)
     word = jnp.take_along_axis(words, w, axis=1)

@@ -81,7 +81,8 @@ def test_cell_list_bins_every_particle_and_flags_overflow():
     assert bool(update(crowded, cells).did_buffer_overflow)
 
 
-@pytest.mark.parametrize("C, width, density", [(70, 9, 0.1), (64, 80, 0.5), (200, 20, 0.05), (33, 40, 1.0)])
+@pytest.mark.parametrize("C, width, density", [(70, 9, 0.1), (64, 80, 0.5), (200, 20, 0.05), (33, 40, 1.0),
+                                               (3000, 150, 0.04)])   # > 64 words: binary search
 def test_first_true_columns_packs_each_row_in_order(C, width, density):
     mask = np.random.RandomState(C).rand(40, C) < density
     mask[0] = False                                                   # an empty row
