@@ -9,6 +9,15 @@ Lift them to whole systems with :func:`map_pair` (all pairs), :func:`map_neighbo
 
 Convention: ``map_pair(d)(R, R)[i, j] = d(R[i], R[j])`` (points from ``j`` to ``i``) and
 ``map_neighbor(d)(R, R[idx])[i, m] = d(R[i], R[idx[i, m]])``.
+
+Per-coordinate form: the displacements of :func:`free` and :func:`periodic` treat each
+coordinate on its own, so they (and the metrics :func:`canonicalize_displacement_or_metric`
+makes from them) also carry ``fn.by_component(Ra, Rb)``: the same function on sequences
+of ``dim`` per-coordinate arrays of any broadcastable shape, returning a tuple of
+per-coordinate displacements (or, for a metric, the distances).  Lifters use it with
+:func:`gather_components` to keep ``x, y, z`` in separate ``[n, m]`` arrays: XLA:CPU
+vectorises those several times better than ``[n, m, dim]`` arrays with a minor axis of 2
+or 3.  :func:`by_component` returns the form, or ``None`` for other spaces.
 """
 
 from __future__ import annotations
@@ -81,6 +90,7 @@ def free() -> Space:
     def shift(R: Array, dR: Array, **unused) -> Array:
         return R + dR
 
+    displacement.by_component = lambda Ra, Rb: tuple(a - b for a, b in zip(Ra, Rb))
     return displacement, shift
 
 
@@ -103,6 +113,12 @@ def periodic(side, wrapped: bool = True) -> Space:
         dR = Ra - Rb
         return dR - side * jnp.round(dR / side)  # minimum image
 
+    def by_component(Ra, Rb) -> tuple:
+        sides = [side] * len(Ra) if jnp.ndim(side) == 0 else [side[c] for c in range(jnp.shape(side)[0])]
+        if len(sides) != len(Ra):
+            raise ValueError(f"side: box has dimension {len(sides)} but positions have dimension {len(Ra)}")
+        return tuple((a - b) - L * jnp.round((a - b) / L) for a, b, L in zip(Ra, Rb, sides))
+
     def shift(R: Array, dR: Array, **kwargs) -> Array:
         if "box" in kwargs or "side" in kwargs:
             raise TypeError("periodic: shift does not take a box at call time; "
@@ -111,6 +127,7 @@ def periodic(side, wrapped: bool = True) -> Space:
             return jnp.mod(R + dR, side)
         return R + dR
 
+    displacement.by_component = by_component
     return displacement, shift
 
 
@@ -221,11 +238,29 @@ def dot(a: Array, b: Array) -> Array:
     return total
 
 
-def distance(dR: Array) -> Array:
-    """``|dR|`` over the last axis, with a zero (not NaN) gradient at ``dR = 0``."""
-    r2 = dot(dR, dR)
+def _safe_sqrt(r2: Array) -> Array:
     safe = r2 > 0
     return jnp.where(safe, jnp.sqrt(jnp.where(safe, r2, 1.0)), 0.0)
+
+
+def distance(dR: Array) -> Array:
+    """``|dR|`` over the last axis, with a zero (not NaN) gradient at ``dR = 0``."""
+    return _safe_sqrt(dot(dR, dR))
+
+
+def distance_by_component(dR) -> Array:
+    """``|dR|`` for a sequence of per-coordinate arrays (see :func:`distance`)."""
+    return _safe_sqrt(sum(d * d for d in dR))
+
+
+def by_component(fn: Callable) -> Callable | None:
+    """``fn.by_component`` (see the module docstring) or ``None``."""
+    return getattr(fn, "by_component", None)
+
+
+def gather_components(R: Array, idx: Array) -> tuple[Array, ...]:
+    """``R[idx]`` for ``R: [n, dim]`` as ``dim`` arrays of ``idx.shape``, one per coordinate."""
+    return tuple(R[:, c][idx] for c in range(R.shape[1]))
 
 
 def square_distance(dR: Array) -> Array:
@@ -244,5 +279,9 @@ def canonicalize_displacement_or_metric(fn: Callable[..., Array]) -> Callable[..
         if out.shape == ():
             return fn
         if out.shape == (dim,):
-            return lambda Ra, Rb, **kw: distance(fn(Ra, Rb, **kw))
+            def metric(Ra, Rb, **kw):
+                return distance(fn(Ra, Rb, **kw))
+            if by_component(fn) is not None:
+                metric.by_component = lambda Ra, Rb: distance_by_component(fn.by_component(Ra, Rb))
+            return metric
     raise ValueError("displacement_or_metric: could not evaluate the function on 1-, 2- or 3-D points")

@@ -143,6 +143,21 @@ def test_bond_energy_and_types():
     np.testing.assert_allclose(jnp.sum(g, 0), 0.0, atol=1e-12)
 
 
+def test_dense_list_with_a_vector_pair_function_and_an_opaque_space(R):
+    """A pair function of displacement vectors, and a space without the per-coordinate
+    form (a wrapped displacement), give the all-pairs energy and forces."""
+    d, _ = space.periodic(BOX)
+    fn = lambda dR, k=1.0: jnp.where(space.dot(dR, dR) < 4.0, k * (4.0 - space.dot(dR, dR)) ** 2, 0.0)
+    nbrs = partition.neighbor_list(d, BOX, 2.0).allocate(R)
+    e_all = smap.pair(fn, d)
+    for disp in (d, lambda a, b: d(a, b)):
+        e_nl = smap.pair_neighbor_list(fn, disp)
+        np.testing.assert_allclose(e_nl(R, nbrs), e_all(R), rtol=1e-12)
+        np.testing.assert_allclose(jax.grad(e_nl)(R, nbrs), jax.grad(e_all)(R), atol=1e-10)
+        np.testing.assert_allclose(smap.pair_neighbor_list(fn, disp, per_particle=True)(R, nbrs),
+                                   smap.pair(fn, d, per_particle=True)(R), atol=1e-12)
+
+
 def test_float32_jit_and_vmap(R):
     d, _ = space.periodic(BOX)
     neighbor_fn, e_nl = energy.lennard_jones_neighbor_list(d, BOX, r_onset=1.5, r_cutoff=2.0)

@@ -81,6 +81,19 @@ def test_cell_list_bins_every_particle_and_flags_overflow():
     assert bool(update(crowded, cells).did_buffer_overflow)
 
 
+@pytest.mark.parametrize("C, width, density", [(70, 9, 0.1), (64, 80, 0.5), (200, 20, 0.05), (33, 40, 1.0),
+                                               (3000, 150, 0.04)])   # > 64 words: binary search
+def test_first_true_columns_packs_each_row_in_order(C, width, density):
+    mask = np.random.RandomState(C).rand(40, C) < density
+    mask[0] = False                                                   # an empty row
+    cols, filled, count = partition._first_true_columns(jnp.asarray(mask), width)
+    np.testing.assert_array_equal(count, mask.sum(1))
+    for row, c, f in zip(mask, np.asarray(cols), np.asarray(filled)):
+        want = np.nonzero(row)[0][:width]
+        np.testing.assert_array_equal(f, np.arange(width) < len(want))
+        np.testing.assert_array_equal(c[f], want)
+
+
 @pytest.mark.parametrize("fmt", FORMATS, ids=lambda f: f.name)
 def test_overflow_is_flagged_and_reallocation_is_exact(fmt):
     n, box = 250, 10.0

@@ -141,6 +141,32 @@ def test_distance_gradient_is_zero_not_nan_at_origin():
     assert np.all(np.isfinite(g)) and np.allclose(g, 0)
 
 
+@pytest.mark.parametrize("make, dim", [(space.free, 3), (lambda: space.periodic(5.0), 3),
+                                       (lambda: space.periodic(np.array([3.0, 7.0])), 2)],
+                         ids=["free", "periodic", "periodic_sides"])
+def test_by_component_form_equals_the_displacement_and_metric(make, dim):
+    d, _ = make()
+    rng = np.random.RandomState(3)
+    Ra, Rb = jnp.asarray(rng.randn(6, dim) * 4), jnp.asarray(rng.randn(6, 5, dim) * 4)
+    want = space.map_neighbor(d)(Ra, Rb)                              # [6, 5, dim]
+    got = space.by_component(d)([Ra[:, c, None] for c in range(dim)],
+                                [Rb[..., c] for c in range(dim)])
+    np.testing.assert_allclose(jnp.stack(got, -1), want, atol=1e-12)
+    metric = space.canonicalize_displacement_or_metric(d)
+    np.testing.assert_allclose(space.by_component(metric)([Ra[:, c, None] for c in range(dim)],
+                                                          space.gather_components(Rb.reshape(-1, dim),
+                                                                                  jnp.arange(30).reshape(6, 5))),
+                               space.map_neighbor(metric)(Ra, Rb), atol=1e-12)
+
+
+def test_by_component_form_only_where_coordinates_are_independent():
+    d, _ = space.periodic_general(np.array([[4.0, 1.0], [0.0, 4.0]]))
+    assert space.by_component(d) is None
+    assert space.by_component(space.canonicalize_displacement_or_metric(d)) is None
+    with pytest.raises(ValueError, match="side"):
+        space.by_component(space.periodic(np.array([3.0, 7.0]))[0])([jnp.zeros(2)] * 3, [jnp.ones(2)] * 3)
+
+
 @pytest.mark.parametrize("bad, match", [
     (lambda: space.periodic(-1.0), "side"),
     (lambda: space.periodic(0.0), "side"),
