@@ -27,9 +27,8 @@ def scenes(sys, key, batch=B):
     return qps, actions
 
 
-def two_steps(sys, qp, action):
-    qp, info = R.step_with_info(sys, qp, action)
-    return R.step_with_info(sys, qp, -action)
+def one_step(sys, qp, action):
+    return R.step_with_info(sys, qp, action)
 
 
 def assert_trees_close(a, b, tol=2e-4):
@@ -43,7 +42,7 @@ def case(request):
     grasp: capsule-capsule contacts."""
     sys = R.load_system(ASSETS / f"{request.param}.toml")
     qps, actions = scenes(sys, jax.random.PRNGKey(1))
-    alone = [jax.jit(two_steps, static_argnums=())(sys, jax.tree.map(lambda x: x[i], qps), actions[i])
+    alone = [jax.jit(one_step, static_argnums=())(sys, jax.tree.map(lambda x: x[i], qps), actions[i])
              for i in range(B)]
     return sys, qps, actions, jax.tree.map(lambda *x: jnp.stack(x), *alone)
 
@@ -54,7 +53,7 @@ def test_vmapped_step_equals_each_scene_stepped_alone(case, chunk, monkeypatch):
     sys, qps, actions, alone = case
     if chunk:
         monkeypatch.setattr(pipeline, "CHUNK", chunk)
-    together = jax.jit(jax.vmap(lambda q, a: two_steps(sys, q, a)))(qps, actions)
+    together = jax.jit(jax.vmap(lambda q, a: one_step(sys, q, a)))(qps, actions)
     assert_trees_close(together, alone)
     assert float(jnp.max(jnp.abs(alone[1].contact_vel))) > 0      # contacts were active
 
@@ -62,9 +61,9 @@ def test_vmapped_step_equals_each_scene_stepped_alone(case, chunk, monkeypatch):
 def test_nested_vmap_with_a_shared_action_equals_the_flat_batch(case):
     sys, qps, actions, _ = case
     grid = jax.tree.map(lambda x: jnp.stack([x, x[::-1]]), qps)                 # [2, B, ...]
-    f = jax.vmap(jax.vmap(lambda q, a: two_steps(sys, q, a), (0, None)), (0, None))
+    f = jax.vmap(jax.vmap(lambda q, a: one_step(sys, q, a), (0, None)), (0, None))
     nested = jax.jit(f)(grid, actions[0])
-    flat = jax.jit(jax.vmap(lambda q: two_steps(sys, q, actions[0])))(
+    flat = jax.jit(jax.vmap(lambda q: one_step(sys, q, actions[0])))(
         jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), grid))
     assert_trees_close(jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), nested), flat)
 
