@@ -7,9 +7,8 @@ as v' = q v q*. Rotation matrices have the body's axes as columns.
 from __future__ import annotations
 
 import jax.numpy as jnp
-import numpy as np
 
-from gambol.physics.space import dot  # noqa: F401  (re-exported for the rigid modules)
+from gambol.physics.space import dot  # noqa: F401  (re-exported)
 
 
 def quat_mul(a, b):
@@ -63,21 +62,6 @@ def quat_to_matrix(q):
 def matvec(m, v):
     """m @ v for m: [..., 3, 3], v: [..., 3]."""
     return m[..., :, 0] * v[..., None, 0] + m[..., :, 1] * v[..., None, 1] + m[..., :, 2] * v[..., None, 2]
-
-
-def tmatvec(m, v):
-    """mᵀ @ v for m: [..., 3, 3], v: [..., 3]."""
-    return jnp.stack([dot(m[..., :, i], v) for i in range(3)], axis=-1)
-
-
-def scatter_add(values, index, size: int):
-    """out[i] = sum of values[k] with index[k] == i for a static `index` ([K]
-    ints), written as sums of rows: values [K, ...] -> [size, ...]."""
-    rows = [None] * size
-    for k, i in enumerate(np.asarray(index).tolist()):
-        rows[i] = values[k] if rows[i] is None else rows[i] + values[k]
-    zero = jnp.zeros(values.shape[1:], values.dtype)
-    return jnp.stack([zero if r is None else r for r in rows])
 
 
 def axis_angle(axis, angle):
