@@ -36,9 +36,8 @@ def soa_batch(x):
     return jnp.transpose(x, (2, 1, 0))
 
 
-def public_batch(x):
-    """[k, bodies, envs] -> [envs, bodies, k]"""
-    return jnp.transpose(x, (2, 1, 0))
+public_batch = soa_batch
+"""[k, bodies, envs] -> [envs, bodies, k]: the same transpose (its own inverse)."""
 
 
 def soa_system(sys):
