@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gambol.envs.rigid_env import RigidEnv
-from gambol.physics.rigid import default_qp, joint_angles
+from gambol.physics.rigid import joint_angles
 from gambol.physics.rigid.math import quat_to_matrix
 
 
@@ -52,7 +52,7 @@ class Humanoid(RigidEnv):
         self.moving = np.asarray([i for i, b in enumerate(self.sys.spec.bodies) if not b.frozen])
 
     def initial_qp(self, rng):
-        qp = default_qp(self.sys)
+        qp = self.rest_qp()
         action = 0.5 * jax.random.uniform(rng, (self.sys.action_size,), qp.pos.dtype)
         return self.physics(qp, action)
 

@@ -108,13 +108,28 @@ class RigidEnv(Env):
         """`default_qp` with every free velocity axis of every body moved by
         U(-velocity_noise, velocity_noise) (linear and angular)."""
         sys = self.params
-        qp = default_qp(sys)
+        qp = self.rest_qp()
         k1, k2 = jax.random.split(rng)
         n = self.velocity_noise
         dv = jax.random.uniform(k1, qp.vel.shape, qp.vel.dtype, -n, n) * sys.free_position
         dw = jax.random.uniform(k2, qp.ang.shape, qp.ang.dtype, -n, n) * sys.free_rotation
         moving = (sys.inv_mass > 0)[:, None]
         return qp.replace(vel=jnp.where(moving, dv, 0.0), ang=jnp.where(moving, dw, 0.0))
+
+    def rest_qp(self) -> QP:
+        """`default_qp(params)`. With concrete params (not traced, e.g. not under
+        `with_params` in a vmap) it is evaluated once, eagerly, and kept, so that
+        resets (also the auto-resets inside every training step) embed it as a
+        constant instead of recompiling the joint-tree walk."""
+        sys = self.params
+        if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(sys)):
+            return default_qp(sys)
+        cached = getattr(self, "_rest_qp", None)
+        if cached is None or cached[0] is not sys:
+            with jax.ensure_compile_time_eval():
+                cached = (sys, jax.device_get(default_qp(sys)))
+            self._rest_qp = cached
+        return jax.tree.map(jnp.asarray, cached[1])
 
     def initial_qp(self, rng) -> tuple[QP, StepInfo]:
         return self.perturbed_qp(rng), None

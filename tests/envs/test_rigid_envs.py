@@ -268,3 +268,26 @@ def test_params_are_the_system_and_gradients_flow():
     grad, values = jax.jit(lambda a: (jax.grad(run_reward)(a), jax.vmap(run_reward)(probes)))(action)
     assert np.all(np.isfinite(grad)) and np.abs(grad[:6]).max() > 0
     np.testing.assert_allclose(grad[0], (values[0] - values[1]) / (2 * eps), rtol=0.1, atol=1e-3)
+
+
+def test_rest_pose_is_default_qp_kept_for_concrete_params_and_traced_under_with_params():
+    from gambol.physics.rigid import default_qp
+    env = envs.make("ant").unwrapped
+    want = default_qp(env.params)
+    got = env.rest_qp()
+    assert env._rest_qp[0] is env.params                  # evaluated once, kept
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), got, want)
+    # inside jit the kept pose is a constant: same start as the eager default_qp
+    start = jax.jit(env.reset)(jax.random.PRNGKey(0)).pipeline_state
+    np.testing.assert_allclose(start.pos, want.pos, atol=1e-6)
+    # params traced through with_params (domain randomisation): the pose follows them
+    def rest_z(scale):
+        heavier = env.params.replace(mass=env.params.mass * scale)
+        return env.with_params(heavier).rest_qp().pos[:, 2]
+    zs = jax.vmap(rest_z)(jnp.asarray([1.0, 2.0]))
+    np.testing.assert_allclose(zs[0], want.pos[:, 2], atol=1e-6)
+    np.testing.assert_allclose(zs[1], want.pos[:, 2], atol=1e-6)
+    # a different System object replaces the kept pose
+    other = env.with_params(env.params.replace(mass=env.params.mass * 3.0))
+    other.rest_qp()
+    assert other._rest_qp[0] is other.params
