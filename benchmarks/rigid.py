@@ -12,6 +12,9 @@ What is measured (float32, CPU, one process per measurement, batches 1, 128 and 
   brax 0.0.16   the paper-era spring engine: `ant` built with legacy_spring=True (obs 87, act 8),
                 jax 0.4.35, venv $ANCHORS/braxv1 (benchmarks/_rigid_brax_v1.py). Timed twice:
                 "env" (`env.step`: physics + observation + reward) and "physics" (`sys.step`).
+                Peer `v1j10`: the same on jax 0.10.2 (venv $ANCHORS/braxv1_jax010), gambol's jax,
+                so that compile times compare like with like (jax 0.4.35's XLA compiled a
+                program as one LLVM module; 0.10's compiles every fused kernel apart).
   brax 0.14.2   `get_environment('ant', backend=B)` for B in spring, positional, generalized, mjx
                 (obs 27, act 8), jax 0.10.2, venv $ANCHORS/brax (benchmarks/_rigid_brax.py); "env"
                 (`env.step`) by default, also "physics" (`env.pipeline_step`) with --physics all.
@@ -30,8 +33,9 @@ Run (from the repository root):
   .venv/bin/python benchmarks/rigid.py                      # batches 1, 128, 1024; 2 rounds
   .venv/bin/python benchmarks/rigid.py --quick              # 1 round, short scans, brax 0.0.16 only
   .venv/bin/python benchmarks/rigid.py --peers v1,spring,mjx --batches 128,1024 --no-gambol
-Output (stdout): one JSON line per measurement, then one summary JSON line (medians, ratios, the
-1.5x-brax-0.0.16 target, machine). A table goes to stderr. The machine is a shared 2-core VM:
+  .venv/bin/python benchmarks/rigid.py --peers v1,v1j10 --batches 1,128,1024 --rounds 1
+Output (stdout): one JSON line per measurement, then one summary JSON line (medians, ratios,
+compile ratios peer / gambol, the 1.5x-brax-0.0.16 target, machine). A table goes to stderr. The machine is a shared 2-core VM:
 single figures are noisy (+-30% or worse under load); compare ratios of one run.
 Run time: the full peer run took 58 min at a load average of 10-16 (each brax 0.14.2 process spends
 30-100 s compiling; positional/generalized/mjx most); --quick takes 1-2 min.
@@ -50,7 +54,7 @@ from _common import DEFAULT_ANCHORS, machine_info, peer_python, ratio, run_sub, 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
 V2_BACKENDS = ('spring', 'positional', 'generalized', 'mjx')
-ALL_PEERS = ('v1',) + V2_BACKENDS
+ALL_PEERS = ('v1', 'v1j10') + V2_BACKENDS
 TARGET_RATIO, TARGET_BATCHES = 1.5, (128, 1024)    # gambol vs brax 0.0.16 ant env steps/s
 ANCHOR = 'brax0.0.16/legacy_spring:env'
 
@@ -62,6 +66,8 @@ def steps_for(batch, quick):
 
 
 def label_of(peer):
+  if peer == 'v1j10':
+    return 'brax0.0.16-jax0.10/legacy_spring'
   return 'brax0.0.16/legacy_spring' if peer == 'v1' else f'brax0.14.2/{peer}'
 
 
@@ -146,6 +152,8 @@ def main():
   pythons = {}
   if 'v1' in peers:
     pythons['v1'] = peer_python(args.anchors, 'braxv1')
+  if 'v1j10' in peers:
+    pythons['v1j10'] = peer_python(args.anchors, 'braxv1_jax010')
   if set(peers) & set(V2_BACKENDS):
     pythons['v2'] = peer_python(args.anchors, 'brax')
   import jax
@@ -171,9 +179,9 @@ def main():
       out.append(('gambol/rigid', [sys.executable, str(HERE / 'rigid.py'), '--worker', str(batch),
                                    steps, rep] + ([args.gambol_spec] if args.gambol_spec else [])))
     for p in peers:
-      if p == 'v1':
+      if p in ('v1', 'v1j10'):
         what = 'env' if args.physics == 'none' else 'env,physics'
-        out.append((label_of(p), [pythons['v1'], str(HERE / '_rigid_brax_v1.py'), str(batch), steps, rep, what]))
+        out.append((label_of(p), [pythons[p], str(HERE / '_rigid_brax_v1.py'), str(batch), steps, rep, what]))
       else:
         what = 'env,physics' if args.physics == 'all' else 'env'
         out.append((label_of(p), [pythons['v2'], str(HERE / '_rigid_brax.py'), p, str(batch), steps, rep,
@@ -203,10 +211,14 @@ def main():
                                  reset_compile_s=med(v, 'reset_compile_s'), rounds=len(v),
                                  errors=[x['error'] for x in v if 'error' in x] or None)
                          for k, v in by_key.items()}
-  ratios, target = {}, {}
+  ratios, target, compile_ratios = {}, {}, {}
   for b, row in table.items():
     g = row.get('gambol/rigid:physics', {}).get('env_steps_per_s')
     ratios[b] = {f'gambol/{k}': ratio(g, v['env_steps_per_s']) for k, v in row.items() if not k.startswith('gambol')}
+    gc = row.get('gambol/rigid:physics', {}).get('compile_s')
+    # peer compile / gambol compile (> 1: gambol compiles faster); target: >= 1 against brax 0.0.16
+    compile_ratios[b] = {f'{k}/gambol': ratio(v['compile_s'], gc) for k, v in row.items()
+                         if not k.startswith('gambol') and gc and v.get('compile_s')}
     if int(b) in TARGET_BATCHES:
       x = ratios[b].get(f'gambol/{ANCHOR}')
       target[b] = None if x is None else x >= TARGET_RATIO
@@ -214,11 +226,12 @@ def main():
   notes += ['env steps/s: batch x steps / median call of one jitted lax.scan of vmap(step), fixed actions; '
             'compile timed apart (lower+compile); median over rounds of per-process medians',
             'gambol is physics only (rigid.step); brax "env" adds observation/reward/done, "physics" does not',
-            'brax 0.0.16 runs on jax 0.4.35, the others on jax 0.10.2: ratios vs 0.0.16 include a JAX-version effect',
+            'brax 0.0.16 runs on jax 0.4.35 (v1) or 0.10.2 (v1j10, the same jax as gambol), the others on '
+            'jax 0.10.2: ratios vs v1 include a JAX-version effect (jax 0.4.35 compiles in one LLVM module)',
             'shared 2-core VM: figures are noisy; load averages are in every measurement line']
   print(json.dumps(dict(benchmark='rigid', kind='summary', quick=q, batches=batches, rounds=rounds,
                         repeats=repeats, peers=peers, substeps_brax_0_14=args.substeps, table=table,
-                        ratios=ratios, target=dict(rule=f'gambol >= {TARGET_RATIO} x {ANCHOR} at batch 128 and 1024',
+                        ratios=ratios, compile_ratios=compile_ratios, target=dict(rule=f'gambol >= {TARGET_RATIO} x {ANCHOR} at batch 128 and 1024',
                                                    met=target),
                         wall_s=time.perf_counter() - t_start, machine=machine, notes=notes,
                         command=' '.join(['python'] + sys.argv))), flush=True)

@@ -29,6 +29,9 @@ What is measured (float32, CPU, single seed; one JSON line per run, then one sum
   es     gambol ES vs brax ES on ant: 256 perturbed policies (brax: population 128 + antithetic),
          sigma 0.1, Adam 1e-3, normalised observations, policy 4x32, 1,000-step episodes. brax
          counts only steps before termination, gambol counts whole episodes.
+  es_cheetah  the same ES settings on halfcheetah (gambol's paper-era one vs brax's spring one):
+         no survival bonus there, so the return measures running (an ant that only stands
+         collects ant's 1 per step healthy reward on both sides).
   apg    gambol APG on `point_reacher` (a smooth point-mass reacher, obs 6) vs brax APG on its
          spring `reacher` (a two-link arm, obs 11): 64 envs, horizon 32, 400 gradient steps, lr
          1e-3, policy 4x32, normalised observations. Different tasks: compare shapes of curves.
@@ -72,6 +75,7 @@ from _common import DEFAULT_ANCHORS, CompileClock, machine_info, peer_python
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
 ALGOS = ('ppo', 'sac', 'es', 'apg', 'flock')
+EXTRA = ('apg_flock', 'es_cheetah')      # comparisons beyond one per algorithm
 TIME_TARGET = 2 / 3          # gambol reaches brax's final ppo reward in <= 2/3 of brax's wall time
 
 # -- settings: gambol (trainer, env, num_timesteps, kwargs, env_kwargs) and brax (algo, env, kwargs)
@@ -127,17 +131,25 @@ def plans(quick, scale=1.0):
                 dict(algo='ppo', env='ant', backend='spring',
                      kwargs=dict(BRAX_PPO_ANT, num_timesteps=ppo_steps, num_evals=evals,
                                  num_eval_envs=eval_envs))))
+    sac_evals = evals if quick else 11     # dense enough to time when gambol passes brax's final
     out.append(('sac',
                 dict(algo='sac', env='halfcheetah', steps=sac_steps,
-                     kwargs=dict(SAC_CHEETAH, num_evals=evals, num_eval_envs=min(eval_envs, 32))),
+                     kwargs=dict(SAC_CHEETAH, num_evals=sac_evals, num_eval_envs=min(eval_envs, 32))),
                 dict(algo='sac', env='halfcheetah', backend='spring',
-                     kwargs=dict(BRAX_SAC_CHEETAH, num_timesteps=sac_steps, num_evals=evals,
+                     kwargs=dict(BRAX_SAC_CHEETAH, num_timesteps=sac_steps, num_evals=sac_evals,
                                  num_eval_envs=min(eval_envs, 32)))))
     out.append(('es',
                 dict(algo='es', env='ant', steps=es_steps,
                      kwargs=dict(ES_ANT, episode_length=es_len, num_evals=evals - 1,
                                  num_eval_envs=eval_envs)),
                 dict(algo='es', env='ant', backend='spring',
+                     kwargs=dict(BRAX_ES_ANT, episode_length=es_len, num_timesteps=es_steps,
+                                 num_evals=evals, num_eval_envs=eval_envs))))
+    out.append(('es_cheetah',
+                dict(algo='es', env='halfcheetah', steps=es_steps,
+                     kwargs=dict(ES_ANT, episode_length=es_len, num_evals=evals - 1,
+                                 num_eval_envs=eval_envs)),
+                dict(algo='es', env='halfcheetah', backend='spring',
                      kwargs=dict(BRAX_ES_ANT, episode_length=es_len, num_timesteps=es_steps,
                                  num_evals=evals, num_eval_envs=eval_envs))))
     apg_evals = 3 if quick else 9
@@ -375,8 +387,8 @@ def table(summary):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--quick', action='store_true', help='compile times + tiny budgets')
-    parser.add_argument('--only', default=','.join(ALGOS + ('apg_flock',)),
-                        help=f'comma list of {",".join(ALGOS)},apg_flock')
+    parser.add_argument('--only', default=','.join(ALGOS + EXTRA),
+                        help=f'comma list of {",".join(ALGOS + EXTRA)}')
     parser.add_argument('--scale', type=float, default=1.0,
                         help='full mode: multiply every budget by this (< 1: 32 eval episodes)')
     parser.add_argument('--no-brax', action='store_true')
@@ -385,9 +397,9 @@ def main():
     parser.add_argument('--out', default=None)
     args = parser.parse_args()
     only = set(args.only.split(','))
-    unknown = only - set(ALGOS) - {'apg_flock'}
+    unknown = only - set(ALGOS + EXTRA)
     if unknown:
-        parser.error(f'--only: unknown {sorted(unknown)}; expected some of {ALGOS + ("apg_flock",)}')
+        parser.error(f'--only: unknown {sorted(unknown)}; expected some of {ALGOS + EXTRA}')
     if 'apg' in only:
         only.add('apg_flock')
     out_dir = pathlib.Path(args.out or ROOT / 'outputs' / 'bench' /
