@@ -36,7 +36,7 @@ What is measured (float32, CPU, single seed; one JSON line per run, then one sum
          spring `reacher` (a two-link arm, obs 11): 64 envs, horizon 32, 400 gradient steps, lr
          1e-3, policy 4x32, normalised observations. Different tasks: compare shapes of curves.
          Plus gambol APG on `flock` (32 boids; brax has no flock).
-  flock  gambol multi-agent PPO on `flock` (32 boids, one shared policy), then the learned boids'
+  flock  gambol multi-agent PPO on `flock` (32 boids, one shared policy, alignment_reward 1), then the learned boids'
          polarisation, mean nearest-neighbour distance and collision count (steps 100-200 of
          200-step episodes, 16 episodes) against the energy model (`boids`, same box and count)
          and uniformly random actions.
@@ -107,6 +107,7 @@ BRAX_APG_REACHER = dict(episode_length=1000, horizon_length=32, num_envs=64, lea
 APG_FLOCK = dict(num_envs=16, horizon_length=32, learning_rate=1e-3, hidden=(32, 32),
                  episode_length=200, normalize_observations=True)
 FLOCK_BOIDS = 32
+FLOCK_ALIGNMENT_REWARD = 1.0   # pays for flying with aligned neighbours (minus energies alone: scatter)
 PPO_FLOCK = dict(num_envs=16, episode_length=200, unroll_length=32, num_minibatches=4,
                  update_epochs=4, learning_rate=1e-3, policy_hidden=(64, 64),
                  value_hidden=(64, 64), num_eval_envs=16)
@@ -165,7 +166,7 @@ def plans(quick, scale=1.0):
                      kwargs=dict(APG_FLOCK, num_evals=apg_evals - 1, num_eval_envs=16)), None))
     out.append(('flock',
                 dict(algo='ppo', env='flock', steps=ppo_flock_steps,
-                     env_kwargs=dict(num_boids=FLOCK_BOIDS),
+                     env_kwargs=dict(num_boids=FLOCK_BOIDS, alignment_reward=FLOCK_ALIGNMENT_REWARD),
                      kwargs=dict(PPO_FLOCK, num_evals=evals)), None))
     return out
 

@@ -25,7 +25,10 @@ their centre of mass (agent frame) with their count / k; the nearest obstacle
 Rewards: a boid gets minus its own energy terms (alignment, avoidance,
 cohesion, obstacle, predator; times `energy_reward_scale`), minus
 `collision_penalty` per neighbour closer than `collision_distance`, minus
-`capture_penalty` when caught. A predator gets `capture_reward` per boid within
+`capture_penalty` when caught, plus `alignment_reward` (default 0) times the sum
+of cos(theta_j - theta_i) over its neighbours within the alignment range,
+divided by `k_nearest` (the energy terms vanish for a lone boid, so without
+this term scattering is optimal). A predator gets `capture_reward` per boid within
 `capture_radius` minus its chase and obstacle energy.
 
 Captures: a boid within `capture_radius` of a predator is caught: it counts in
@@ -99,7 +102,7 @@ class FlockEnv(Env):
                  max_turn: float = 1.0, min_speed: float = 0.5, max_speed: float = 2.0,
                  energy_reward_scale: float = 0.1, collision_penalty: float = 1.0,
                  capture_penalty: float = 10.0, capture_reward: float = 10.0,
-                 neighbor_list: bool = True, dr_threshold: float = 10.0, max_neighbors: int = 48,
+                 alignment_reward: float = 0.0, neighbor_list: bool = True, dr_threshold: float = 10.0, max_neighbors: int = 48,
                  cell_capacity: int = 24, obstacle_seed: int = 0, params: fl.FlockParams | None = None,
                  **param_overrides):
         for name, value, low in (("num_boids", num_boids, 2), ("num_predators", num_predators, 0),
@@ -125,6 +128,9 @@ class FlockEnv(Env):
         self.energy_reward_scale = float(energy_reward_scale)
         self.collision_penalty, self.capture_penalty = float(collision_penalty), float(capture_penalty)
         self.capture_reward = float(capture_reward)
+        if not (isinstance(alignment_reward, (int, float, np.floating)) and alignment_reward >= 0):
+            raise ValueError(f"alignment_reward: expected a number >= 0, got {alignment_reward!r}")
+        self.alignment_reward = float(alignment_reward)
         p = params if params is not None else fl.FlockParams()
         if num_obstacles and p.obstacle_position.shape[0] != num_obstacles:
             pos, rad = fl.random_obstacles(jax.random.PRNGKey(obstacle_seed), num_obstacles, self.box_size)
@@ -293,12 +299,26 @@ class FlockEnv(Env):
                                          s.predators if self.num_predators else None, pairs=pairs).values())
             reward["boid"] = (-self.energy_reward_scale * terms - self.collision_penalty * stats[2]
                               - self.capture_penalty * caught)
+            if self.alignment_reward:
+                reward["boid"] = reward["boid"] + self.alignment_reward * self._alignment(s, pairs)
             energies.append(terms)
         if "predator" in self.learn:
             terms = sum(fl.predator_energies(p, self.displacement, s.predators, s.boids).values())
             reward["predator"] = self.capture_reward * by_predator - self.energy_reward_scale * terms
             energies.append(terms)
         return {t: r.astype(jnp.float32) for t, r in reward.items()}, energies
+
+    def _alignment(self, s: FlockState, pairs=None):
+        """Per boid, sum over neighbours j within the alignment range of
+        cos(theta_j - theta_i), divided by k: [n], up to about 1 among k aligned
+        neighbours, 0 alone. The energy terms are all zero for a lone boid, so
+        a reward of minus them alone is maximised by scattering; this term pays
+        for flying with others."""
+        idx = self._idx(s)
+        d, valid = pairs if pairs is not None else fl.neighbor_pairs(self.displacement, s.boids.position, idx)
+        local = valid & (fl._norm(d) < self.params.align_range)
+        rel = s.boids.theta[jnp.where(valid, idx, 0)] - s.boids.theta[:, None]
+        return jnp.sum(jnp.where(local, jnp.cos(rel), 0.0), axis=1) / self.k
 
     def _ego(self, d, theta):
         """Vectors d [..., 2] in the frame of heading theta (broadcast on leading axes)."""

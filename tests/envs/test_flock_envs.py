@@ -144,3 +144,22 @@ def test_rollout_renders_to_png_and_gif(tmp_path):
     assert np.any((rgb[..., 2] > 150) & (rgb[..., 0] < 100))
     assert np.any((rgb[..., 0] > 150) & (rgb[..., 2] < 100))
     assert not np.array_equal(frames[0], frames[-1])
+
+
+@pytest.mark.parametrize("neighbor_list", [False, True])
+def test_alignment_reward_pays_cos_of_headings_of_neighbours_in_range(neighbor_list):
+    kw = dict(num_boids=24, box_size=150.0, neighbor_list=neighbor_list, max_neighbors=23)
+    plain, paid = envs.make("flock", **kw), envs.make("flock", alignment_reward=2.0, **kw)
+    state = plain.reset(KEY)
+    action = {"boid": jax.random.uniform(KEY, (24, 2), minval=-1.0, maxval=1.0)}
+    a, b = jax.jit(plain.step)(state, action), jax.jit(paid.step)(state, action)
+    s = b.pipeline_state
+    R, th = np.asarray(s.boids.position, np.float64), np.asarray(s.boids.theta, np.float64)
+    d = R[None, :] - R[:, None]
+    d -= 150.0 * np.round(d / 150.0)
+    near = (np.linalg.norm(d, axis=-1) < paid.params.align_range) & ~np.eye(24, dtype=bool)
+    want = (near * np.cos(th[None, :] - th[:, None])).sum(1) / paid.k
+    assert near.any()                               # the check is not vacuous
+    np.testing.assert_allclose(b.reward["boid"] - a.reward["boid"], 2.0 * want, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="alignment_reward: expected a number >= 0"):
+        envs.make("flock", alignment_reward=-1.0)
