@@ -108,6 +108,7 @@ APG_FLOCK = dict(num_envs=16, horizon_length=32, learning_rate=1e-3, hidden=(32,
                  episode_length=200, normalize_observations=True)
 FLOCK_BOIDS = 32
 FLOCK_ALIGNMENT_REWARD = 1.0   # pays for flying with aligned neighbours (minus energies alone: scatter)
+FLOCK_COLLISION_PENALTY = 5.0  # per neighbour closer than collision_distance (env default 1)
 PPO_FLOCK = dict(num_envs=16, episode_length=200, unroll_length=32, num_minibatches=4,
                  update_epochs=4, learning_rate=1e-3, policy_hidden=(64, 64),
                  value_hidden=(64, 64), num_eval_envs=16)
@@ -166,7 +167,8 @@ def plans(quick, scale=1.0):
                      kwargs=dict(APG_FLOCK, num_evals=apg_evals - 1, num_eval_envs=16)), None))
     out.append(('flock',
                 dict(algo='ppo', env='flock', steps=ppo_flock_steps,
-                     env_kwargs=dict(num_boids=FLOCK_BOIDS, alignment_reward=FLOCK_ALIGNMENT_REWARD),
+                     env_kwargs=dict(num_boids=FLOCK_BOIDS, alignment_reward=FLOCK_ALIGNMENT_REWARD,
+                                     collision_penalty=FLOCK_COLLISION_PENALTY),
                      kwargs=dict(PPO_FLOCK, num_evals=evals)), None))
     return out
 
