@@ -140,20 +140,14 @@ def plans(quick, scale=1.0):
                 dict(algo='sac', env='halfcheetah', backend='spring',
                      kwargs=dict(BRAX_SAC_CHEETAH, num_timesteps=sac_steps, num_evals=sac_evals,
                                  num_eval_envs=min(eval_envs, 32)))))
-    out.append(('es',
-                dict(algo='es', env='ant', steps=es_steps,
-                     kwargs=dict(ES_ANT, episode_length=es_len, num_evals=evals - 1,
-                                 num_eval_envs=eval_envs)),
-                dict(algo='es', env='ant', backend='spring',
-                     kwargs=dict(BRAX_ES_ANT, episode_length=es_len, num_timesteps=es_steps,
-                                 num_evals=evals, num_eval_envs=eval_envs))))
-    out.append(('es_cheetah',
-                dict(algo='es', env='halfcheetah', steps=es_steps,
-                     kwargs=dict(ES_ANT, episode_length=es_len, num_evals=evals - 1,
-                                 num_eval_envs=eval_envs)),
-                dict(algo='es', env='halfcheetah', backend='spring',
-                     kwargs=dict(BRAX_ES_ANT, episode_length=es_len, num_timesteps=es_steps,
-                                 num_evals=evals, num_eval_envs=eval_envs))))
+    for name, env in (('es', 'ant'), ('es_cheetah', 'halfcheetah')):
+        out.append((name,
+                    dict(algo='es', env=env, steps=es_steps,
+                         kwargs=dict(ES_ANT, episode_length=es_len, num_evals=evals - 1,
+                                     num_eval_envs=eval_envs)),
+                    dict(algo='es', env=env, backend='spring',
+                         kwargs=dict(BRAX_ES_ANT, episode_length=es_len, num_timesteps=es_steps,
+                                     num_evals=evals, num_eval_envs=eval_envs))))
     apg_evals = 3 if quick else 9
     out.append(('apg',
                 dict(algo='apg', env='point_reacher', steps=apg_updates * 64 * 32,

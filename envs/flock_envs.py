@@ -102,7 +102,8 @@ class FlockEnv(Env):
                  max_turn: float = 1.0, min_speed: float = 0.5, max_speed: float = 2.0,
                  energy_reward_scale: float = 0.1, collision_penalty: float = 1.0,
                  capture_penalty: float = 10.0, capture_reward: float = 10.0,
-                 alignment_reward: float = 0.0, neighbor_list: bool = True, dr_threshold: float = 10.0, max_neighbors: int = 48,
+                 alignment_reward: float = 0.0, neighbor_list: bool = True, dr_threshold: float = 10.0,
+                 max_neighbors: int = 48,
                  cell_capacity: int = 24, obstacle_seed: int = 0, params: fl.FlockParams | None = None,
                  **param_overrides):
         for name, value, low in (("num_boids", num_boids, 2), ("num_predators", num_predators, 0),
