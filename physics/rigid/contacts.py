@@ -20,13 +20,14 @@ contacts are [K, envs] and [3, K, envs] arrays.
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
 from gambol.physics.rigid import geometry_soa
 from gambol.physics.rigid.layout import soa_qp, soa_system
-from gambol.physics.rigid.soa import cross, dot, matvec, quat_mul, quat_to_matrix, rotate, scatter_rows
+from gambol.physics.rigid.soa import cross, dot, matvec, quat_mul, quat_to_matrix, rotate, scatter_rows, take_rows
 
 
 @struct.dataclass
@@ -47,17 +48,27 @@ def _z_axis(q):
     return jnp.stack([2 * (x * z + w * y), 2 * (y * z - w * x), 1 - 2 * (x * x + y * y)])
 
 
-def _shape(sys, center, q, idx, kind):
-    """The geometry arguments of colliders `idx` of shape `kind`: [.., P, envs]."""
+def _items(x, idx, axis=0):
+    """x's items `idx` (static) along `axis`: on the host when x is a concrete
+    array (a constant in the program, not a gather kernel), else a gather."""
     idx = np.asarray(idx, np.int32)
-    c, r = center[:, idx], q[:, idx]
+    if isinstance(x, jax.core.Tracer):
+        return jnp.take(x, idx, axis=axis)
+    return np.take(np.asarray(x), idx, axis=axis)
+
+
+def _shape(sys, pos, rot, idx, kind):
+    """The geometry arguments of colliders `idx` of shape `kind`: [.., P, envs],
+    from the position [3, P, envs] and rotation [4, P, envs] of their bodies."""
+    c = pos + rotate(_items(sys.collider_position, idx, 1), rot)
+    r = quat_mul(rot, _items(sys.collider_rotation, idx, 1))
     if kind == "plane":
         return (c, _z_axis(r))
     if kind == "sphere":
-        return (c, sys.collider_radius[idx])
+        return (c, _items(sys.collider_radius, idx))
     if kind == "capsule":
-        return (c, _z_axis(r), sys.collider_half_length[idx], sys.collider_radius[idx])
-    return (c, quat_to_matrix(r), sys.collider_halfsize[:, idx])
+        return (c, _z_axis(r), _items(sys.collider_half_length, idx), _items(sys.collider_radius, idx))
+    return (c, quat_to_matrix(r), _items(sys.collider_halfsize, idx, 1))
 
 
 def _end_mask(sys, idx) -> np.ndarray:
@@ -66,22 +77,17 @@ def _end_mask(sys, idx) -> np.ndarray:
     return np.stack([end >= 0, end <= 0])
 
 
-def collider_frames(sys, qp):
-    """World centre [3, C, envs] and rotation [4, C, envs] of every collider."""
-    body = np.asarray(sys.collider_body, np.int32)
-    q = qp.rot[:, body]
-    return qp.pos[:, body] + rotate(sys.collider_position, q), quat_mul(q, sys.collider_rotation)
-
-
 def detect_soa(sys, qp) -> Contacts:
     """Contact candidates of every collider pair (the step masks the inactive
     ones); `sys` and `qp` in the internal layout."""
-    center, q = collider_frames(sys, qp)
+    sides = [[sys.collider_body[c] for c in idx] for pairs in sys.pairs for idx in (pairs.a, pairs.b)]
+    body_rows = take_rows((qp.pos, qp.rot), *sides) if sides else []
     dist, normal, point, valid, body_a, body_b, on_plane = [], [], [], [], [], [], []
-    for pairs in sys.pairs:
+    for kind, pairs in enumerate(sys.pairs):
         ka, kb = pairs.kind
         fn = getattr(geometry_soa, f"{kb}_plane" if ka == "plane" else f"{ka}_{kb}")
-        d, n, p = fn(*_shape(sys, center, q, pairs.a, ka), *_shape(sys, center, q, pairs.b, kb))
+        d, n, p = fn(*_shape(sys, *body_rows[2 * kind], pairs.a, ka),
+                     *_shape(sys, *body_rows[2 * kind + 1], pairs.b, kb))
         k, n_pairs = d.shape[:2]
         ok = _end_mask(sys, pairs.b) if (ka, kb) == ("plane", "capsule") else np.ones((k, n_pairs), bool)
         dist.append(d.reshape((k * n_pairs,) + d.shape[2:]))
@@ -114,14 +120,25 @@ def world_inv_inertia(sys, rot):
     return jnp.stack([matvec(m, sys.inv_inertia * m[k]) for k in range(3)], axis=1)
 
 
-def _side(sys, qp, inv_inertia, body, point):
-    """Lever arm, point velocity, inverse mass and inverse inertia of the
-    bodies `body` at the contact points; all zero for frozen bodies."""
-    if all(sys.spec.bodies[i].frozen for i in body):      # static side (a plane)
-        z = jnp.zeros_like(point)
-        return z, z, jnp.zeros(point.shape[1:], point.dtype), None
-    r = point - qp.pos[:, body]
-    return r, qp.vel[:, body] + cross(qp.ang[:, body], r), sys.inv_mass[body], inv_inertia[:, :, body]
+def _sides(sys, qp, inv_inertia, contacts):
+    """Per side (A, B) of every contact: lever arm, point velocity, inverse
+    mass and inverse inertia of its body at the contact point, the rows of
+    both sides gathered at once; a side whose bodies are all frozen (a plane)
+    is static: zeros and no inertia."""
+    point = contacts.point
+    static = [all(sys.spec.bodies[i].frozen for i in body) for body in (contacts.body_a, contacts.body_b)]
+    moving = [body for body, fixed in zip((contacts.body_a, contacts.body_b), static) if not fixed]
+    rows = iter(take_rows((qp.pos, qp.vel, qp.ang, inv_inertia.reshape((9,) + inv_inertia.shape[2:])), *moving))
+    out = []
+    for body, fixed in zip((contacts.body_a, contacts.body_b), static):
+        if fixed:
+            z = jnp.zeros_like(point)
+            out.append((z, z, jnp.zeros(point.shape[1:], point.dtype), None))
+            continue
+        pos, vel, ang, inertia = next(rows)
+        r = point - pos
+        out.append((r, vel + cross(ang, r), _items(sys.inv_mass, body), inertia.reshape((3, 3) + inertia.shape[1:])))
+    return out
 
 
 def impulses(sys, qp, contacts: Contacts, h):
@@ -132,8 +149,7 @@ def impulses(sys, qp, contacts: Contacts, h):
     a, b = np.asarray(contacts.body_a), np.asarray(contacts.body_b)
     n, d, p = contacts.normal, contacts.dist, contacts.point
     inv_inertia = world_inv_inertia(sys, qp.rot)
-    r_a, v_a, m_a, i_a = _side(sys, qp, inv_inertia, a, p)
-    r_b, v_b, m_b, i_b = _side(sys, qp, inv_inertia, b, p)
+    (r_a, v_a, m_a, i_a), (r_b, v_b, m_b, i_b) = _sides(sys, qp, inv_inertia, contacts)
     v = v_b - v_a
     v_n = dot(v, n)
     inv_m = m_a + m_b

@@ -20,7 +20,7 @@ import numpy as np
 
 from gambol.physics.rigid.layout import soa_qp, soa_system
 from gambol.physics.rigid.soa import (cross, dot, quat_conj, quat_mul, quat_to_euler, quat_to_matrix, rotate,
-                                      scatter_rows)
+                                      scatter_rows, take_rows)
 
 
 def _safe_unit(v, eps=1e-12):
@@ -40,16 +40,28 @@ def joint_axes(mp, mc, dof: int):
     return jnp.stack([x_p, y] + ([mc[:, 2]] if dof == 3 else []))
 
 
-def joint_state(group, qp):
+def take_action(action, slots):
+    """The actions [dof, J, B] of the joints' DoFs, `slots` [J][dof] into
+    `action` [A, B]: a slice when the slots are consecutive (a gather costs
+    a kernel of its own)."""
+    slots = np.asarray(slots, np.int32)
+    flat = slots.T.reshape(-1)
+    if np.array_equal(slots.reshape(-1), np.arange(slots[0, 0], slots[0, 0] + slots.size)):
+        rows = action[slots[0, 0]:slots[0, 0] + slots.size]             # [J * dof, B], joint-major
+        return jnp.swapaxes(rows.reshape(slots.shape + rows.shape[1:]), 0, 1)
+    return action[flat].reshape(slots.T.shape + action.shape[1:])
+
+
+def joint_state(group, rot_p, rot_c, ang_p, ang_c):
     """(angles [dof, J, B], velocities [dof, J, B], axes [dof, 3, J, B], and
-    the world joint-frame matrices of parent and child [3, 3, J, B])."""
-    p, c = np.asarray(group.parent), np.asarray(group.child)
-    frame_p = quat_mul(qp.rot[:, p], group.frame)
-    frame_c = quat_mul(qp.rot[:, c], group.frame)
+    the world joint-frame matrices of parent and child [3, 3, J, B]) from the
+    parent and child rotations [4, J, B] and angular velocities [3, J, B]."""
+    frame_p = quat_mul(rot_p, group.frame)
+    frame_c = quat_mul(rot_c, group.frame)
     angles = quat_to_euler(quat_mul(quat_conj(frame_p), frame_c))[:group.dof]
     mp, mc = quat_to_matrix(frame_p), quat_to_matrix(frame_c)
     axes = joint_axes(mp, mc, group.dof)
-    w = qp.ang[:, c] - qp.ang[:, p]
+    w = ang_c - ang_p
     speed = axes[:, 0] * w[0] + axes[:, 1] * w[1] + axes[:, 2] * w[2]
     return angles, speed, axes, mp, mc
 
@@ -60,13 +72,13 @@ def group_forces(group, qp, action):
     Returns (force_p, torque_p, force_c, torque_c), each [3, J, B], acting on
     the parent and child bodies of each joint.
     """
-    p, c = np.asarray(group.parent), np.asarray(group.child)
     k, dof = group.stiffness, group.dof
-    pos_p, pos_c, ang_p, ang_c = qp.pos[:, p], qp.pos[:, c], qp.ang[:, p], qp.ang[:, c]
+    (pos_p, rot_p, vel_p, ang_p), (pos_c, rot_c, vel_c, ang_c) = take_rows(
+        (qp.pos, qp.rot, qp.vel, qp.ang), group.parent, group.child)
     # anchor spring: F = k (a_p - a_c) + d (v_ap - v_ac), +F on the child at a_c
-    r_p, r_c = rotate(group.parent_offset, qp.rot[:, p]), rotate(group.child_offset, qp.rot[:, c])
-    v_ap = qp.vel[:, p] + cross(ang_p, r_p)
-    v_ac = qp.vel[:, c] + cross(ang_c, r_c)
+    r_p, r_c = rotate(group.parent_offset, rot_p), rotate(group.child_offset, rot_c)
+    v_ap = vel_p + cross(ang_p, r_p)
+    v_ac = vel_c + cross(ang_c, r_c)
     a_p, a_c = pos_p + r_p, pos_c + r_c
     force = k * (a_p - a_c) + group.spring_damping * (v_ap - v_ac)
     # both ends act at the anchors' midpoint: the same torques for the spring
@@ -74,7 +86,7 @@ def group_forces(group, qp, action):
     mid = 0.5 * (a_p + a_c)
     arm_p, arm_c = mid - pos_p, mid - pos_c
 
-    angles, speed, axes, mp, mc = joint_state(group, qp)
+    angles, speed, axes, mp, mc = joint_state(group, rot_p, rot_c, ang_p, ang_c)
     # axis alignment, torque on the parent (the child gets the opposite):
     # hinge U = k (1 - x_p.x_c); universal U = k/2 (x_p.y_c)^2; ball: none
     if dof == 1:
@@ -88,7 +100,7 @@ def group_forces(group, qp, action):
     # one-sided spring back inside [lo, hi]
     about = group.limit_strength * (jnp.clip(angles, lo, hi) - angles)
     # actuators: torque, zero where it would push a DoF further past its limit
-    a = action[np.asarray(group.action_slots, np.int32).reshape(-1, dof).T]   # [dof, J, B]
+    a = take_action(action, group.action_slots)                     # [dof, J, B]
     drive = a * group.torque_strength
     drive = jnp.where(((angles > hi) & (drive > 0)) | ((angles < lo) & (drive < 0)), 0.0, drive)
     # angle servo: action in [-1, 1] -> target in [lo, hi]
@@ -126,7 +138,8 @@ def joint_angles(sys, qp):
     sys, qp = soa_system(sys), soa_qp(qp)
     angles, speeds, slots = [], [], []
     for group in sys.joints:
-        a, s, *_ = joint_state(group, qp)
+        (rot_p, ang_p), (rot_c, ang_c) = take_rows((qp.rot, qp.ang), group.parent, group.child)
+        a, s, *_ = joint_state(group, rot_p, rot_c, ang_p, ang_c)
         angles.append(a[..., 0].T.reshape(-1))
         speeds.append(s[..., 0].T.reshape(-1))
         slots += [i for row in group.action_slots for i in row]

@@ -102,6 +102,7 @@ def _step_batch(sys, qp: QP, action):
 
 
 def _step_chunk(sys, qp: QP, action):
+    sys = sys.sys if isinstance(sys, _Constant) else sys
     qp, dvel, dang = advance(soa_system(sys), jax.tree.map(soa_batch, qp), action.T)
     return jax.tree.map(public_batch, qp), StepInfo(public_batch(dvel), public_batch(dang))
 
@@ -168,13 +169,26 @@ def _step_bwd(inputs, cotangent):
 _step.defvjp(_step_fwd, _step_bwd)
 
 
+class _Constant:
+    """A concrete `System` carried through `_step` as static data (a pytree
+    without leaves), so that its arrays are constants of the compiled program,
+    folded where they are indexed or uniform, rather than traced inputs."""
+
+    def __init__(self, sys):
+        self.sys = sys
+
+
+jax.tree_util.register_pytree_node(_Constant, lambda c: ((), c), lambda c, _: c)
+
+
 def step_with_info(sys, qp: QP, action) -> tuple[QP, StepInfo]:
     """Advance one scene by `sys.dt`. qp: [bodies, 3 or 4]; action: [sys.action_size].
     Vmap it for a batch of scenes."""
     if action.shape != (sys.action_size,):
         raise ValueError(f"step: action expected shape ({sys.action_size},) for system "
                          f"{sys.spec.name!r}, got {action.shape}")
-    return _step(sys, qp, action)
+    traced = any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(sys))
+    return _step(sys if traced else _Constant(sys), qp, action)
 
 
 def step(sys, qp: QP, action) -> QP:

@@ -74,7 +74,8 @@ def tmatvec(m, v):
 
 
 def normalize(q, eps: float = 1e-12):
-    return q * jax.lax.rsqrt(jnp.sum(q * q, axis=0) + eps)
+    # the sum of squares written out: a reduce would be a kernel of its own
+    return q * jax.lax.rsqrt(sum(q[i] * q[i] for i in range(q.shape[0])) + eps)
 
 
 def quat_to_euler(q):
@@ -94,11 +95,41 @@ def integrate_rotation(q, omega, h):
     return normalize(q + 0.5 * h * quat_mul(omega_q, q))
 
 
+def gather_rows(x, index):
+    """x[:, index] for x [K, N, *T] and a static index [I]: [K, I, *T], as one
+    gather that writes the rows in place (jnp's x[:, index] gathers rows first
+    and transposes after, a kernel more on XLA:CPU)."""
+    index = np.asarray(index, np.int32).reshape(-1, 1)
+    dims = jax.lax.GatherDimensionNumbers(offset_dims=(0,) + tuple(range(2, x.ndim)), collapsed_slice_dims=(1,),
+                                          start_index_map=(1,))
+    return jax.lax.gather(x, jnp.asarray(index), dims, (x.shape[0], 1) + x.shape[2:],
+                          mode=jax.lax.GatherScatterMode.PROMISE_IN_BOUNDS)
+
+
+def take_rows(arrays, *indices):
+    """Rows of every array [k_a, N, *T] (same N and *T) at each static index
+    list ([I] ints), with one gather: XLA:CPU compiles every gather as a kernel
+    of its own. Returns, per index list, a tuple of [k_a, I, *T] arrays."""
+    sizes = np.cumsum([0] + [a.shape[0] for a in arrays])
+    flat = np.concatenate([np.asarray(i, np.int32).reshape(-1) for i in indices])
+    rows = gather_rows(jnp.concatenate(arrays), flat)
+    starts = np.cumsum([0] + [len(i) for i in indices])
+    return [tuple(rows[sizes[a]:sizes[a + 1], starts[k]:starts[k + 1]] for a in range(len(arrays)))
+            for k in range(len(indices))]
+
+
 def scatter_rows(values, index, size: int):
     """out[..., i, :] = sum of values[..., k, :] with index[k] == i, for a
-    static `index` ([K] ints): values [*C, K, B] -> [*C, size, B]."""
-    rows = [None] * size
-    for k, i in enumerate(np.asarray(index).tolist()):
-        rows[i] = values[..., k, :] if rows[i] is None else rows[i] + values[..., k, :]
-    zero = jnp.zeros(values.shape[:-2] + values.shape[-1:], values.dtype)
-    return jnp.stack([zero if r is None else r for r in rows], axis=-2)
+    static `index` ([K] ints): values [*C, K, B] -> [*C, size, B].
+
+    As M static row gathers summed (M: the most rows any i receives), each
+    from `values` with a zero row appended for the i that receive fewer."""
+    index = np.asarray(index).tolist()
+    k = len(index)
+    sources = [[j for j, i in enumerate(index) if i == row] for row in range(size)]
+    m = max((len(s) for s in sources), default=0)
+    padded = jnp.concatenate([values, jnp.zeros(values.shape[:-2] + (1,) + values.shape[-1:], values.dtype)],
+                             axis=-2)
+    table = np.array([[s[r] if r < len(s) else k for s in sources] for r in range(m)], np.int32)
+    rows = padded[..., table.reshape(-1), :]          # one gather: XLA:CPU never fuses a gather into its users
+    return sum(rows[..., r * size:(r + 1) * size, :] for r in range(m))
