@@ -27,7 +27,7 @@ from flax import struct
 
 from gambol.physics.rigid import geometry_soa
 from gambol.physics.rigid.layout import soa_qp, soa_system
-from gambol.physics.rigid.soa import cross, dot, matvec, quat_mul, quat_to_matrix, rotate, scatter_rows, take_rows
+from gambol.physics.rigid.soa import cross, dot, matvec, quat_mul, quat_to_matrix, rotate, scatter_rows, sum_rows, take_rows
 
 
 @struct.dataclass
@@ -113,32 +113,43 @@ def detect(sys, qp) -> Contacts:
     return c.replace(dist=c.dist[:, 0], normal=c.normal[..., 0].T, point=c.point[..., 0].T)
 
 
-def world_inv_inertia(sys, rot):
-    """I_world^{-1} = R I_body^{-1} Rᵀ of every body [3, 3, bodies, envs]
-    (zero when frozen); rot [4, bodies, envs]."""
+def world_inv_inertia(inv_inertia, rot):
+    """I_world^{-1} = R I_body^{-1} Rᵀ [3, 3, *T] from the body-frame inverse
+    principal inertia [3, *T] (zero when frozen) and rotation [4, *T]."""
     m = quat_to_matrix(rot)
-    return jnp.stack([matvec(m, sys.inv_inertia * m[k]) for k in range(3)], axis=1)
+    return jnp.stack([matvec(m, inv_inertia * m[k]) for k in range(3)], axis=1)
 
 
-def _sides(sys, qp, inv_inertia, contacts):
+def _sides(sys, qp, contacts):
     """Per side (A, B) of every contact: lever arm, point velocity, inverse
-    mass and inverse inertia of its body at the contact point, the rows of
-    both sides gathered at once; a side whose bodies are all frozen (a plane)
-    is static: zeros and no inertia."""
+    mass and world inverse inertia of its body at the contact point, the rows of both sides gathered at once; a side whose
+    bodies are all frozen (a plane) is static: zeros and no inertia."""
     point = contacts.point
     static = [all(sys.spec.bodies[i].frozen for i in body) for body in (contacts.body_a, contacts.body_b)]
     moving = [body for body, fixed in zip((contacts.body_a, contacts.body_b), static) if not fixed]
-    rows = iter(take_rows((qp.pos, qp.vel, qp.ang, inv_inertia.reshape((9,) + inv_inertia.shape[2:])), *moving))
+    rows = iter(take_rows((qp.pos, qp.rot, qp.vel, qp.ang), *moving))
     out = []
     for body, fixed in zip((contacts.body_a, contacts.body_b), static):
         if fixed:
             z = jnp.zeros_like(point)
             out.append((z, z, jnp.zeros(point.shape[1:], point.dtype), None))
             continue
-        pos, vel, ang, inertia = next(rows)
+        pos, rot, vel, ang = next(rows)
         r = point - pos
-        out.append((r, vel + cross(ang, r), _items(sys.inv_mass, body), inertia.reshape((3, 3) + inertia.shape[1:])))
+        out.append((r, vel + cross(ang, r), _items(sys.inv_mass, body),
+                    world_inv_inertia(_items(sys.inv_inertia, body, 1), rot)))
     return out
+
+
+def _sharing(sys, a, b, a_moves: bool):
+    """The contacts each side's body averages over, for every contact's side A
+    and then every side B ([2K] lists): those whose B side, or moving A side,
+    is that body; none for a frozen body."""
+    def on(body):
+        if sys.spec.bodies[body].frozen:
+            return []
+        return [k for k in range(len(b)) if b[k] == body or (a_moves and a[k] == body)]
+    return [on(body) for body in list(a) + list(b)]
 
 
 def impulses(sys, qp, contacts: Contacts, h):
@@ -148,8 +159,7 @@ def impulses(sys, qp, contacts: Contacts, h):
         return jnp.zeros_like(qp.vel), jnp.zeros_like(qp.ang)
     a, b = np.asarray(contacts.body_a), np.asarray(contacts.body_b)
     n, d, p = contacts.normal, contacts.dist, contacts.point
-    inv_inertia = world_inv_inertia(sys, qp.rot)
-    (r_a, v_a, m_a, i_a), (r_b, v_b, m_b, i_b) = _sides(sys, qp, inv_inertia, contacts)
+    (r_a, v_a, m_a, i_a), (r_b, v_b, m_b, i_b) = _sides(sys, qp, contacts)
     v = v_b - v_a
     v_n = dot(v, n)
     inv_m = m_a + m_b
@@ -176,11 +186,8 @@ def impulses(sys, qp, contacts: Contacts, h):
     # each body averages over its active contacts; a pair shares one factor so
     # that its impulses stay equal and opposite (momentum is conserved)
     n_bodies = qp.pos.shape[1]
-    count = scatter_rows(active.astype(p.dtype), b, n_bodies)
-    if i_a is not None:
-        count = count + scatter_rows(active.astype(p.dtype), a, n_bodies)
-    count = jnp.where(sys.inv_mass > 0, count, 0.0)
-    share = 1.0 / jnp.maximum(jnp.maximum(count[a], count[b]), 1.0)
+    count = sum_rows(active.astype(p.dtype), _sharing(sys, a, b, i_a is not None))
+    share = 1.0 / jnp.maximum(jnp.maximum(count[:len(a)], count[len(a):]), 1.0)
     impulse = (j * share) * n - (j_t * share) * t     # on B; -impulse on A
     delta = jnp.concatenate([impulse * m_b, matvec(i_b, cross(r_b, impulse))])
     total = scatter_rows(delta, b, n_bodies)

@@ -44,7 +44,7 @@ CORNER_SIGNS = np.array(list(itertools.product((-1.0, 1.0), repeat=3)))
 
 def _basis(i: int, like: Array) -> Array:
     """The unit axis ``e_i`` as [3, 1, ..., 1], broadcastable against the vector ``like: [3, *T]``."""
-    return jnp.eye(3, dtype=like.dtype)[i].reshape((3,) + (1,) * (like.ndim - 1))
+    return np.eye(3, dtype=like.dtype)[i].reshape((3,) + (1,) * (like.ndim - 1))     # a constant, not a kernel
 
 
 def _one_hot(index: Array, dtype) -> Array:

@@ -66,8 +66,18 @@ def joint_state(group, rot_p, rot_c, ang_p, ang_c):
     return angles, speed, axes, mp, mc
 
 
-def group_forces(group, qp, action):
-    """Forces and torques of one joint group and its actuators.
+def actuation(group, action):
+    """The actuator inputs of a joint group, fixed over a step: [2, dof, J, B],
+    the torque (action x torque_strength) and the angle servo's target (the
+    action in [-1, 1] mapped onto the limits [lo, hi]); action [A, B]."""
+    a = take_action(action, group.action_slots)                     # [dof, J, B]
+    lo, hi = group.limits[0], group.limits[1]
+    return jnp.stack([a * group.torque_strength, lo + 0.5 * (jnp.clip(a, -1.0, 1.0) + 1.0) * (hi - lo)])
+
+
+def group_forces(group, qp, actuation):
+    """Forces and torques of one joint group and its actuators (`actuation`:
+    the group's `actuation(group, action)`).
 
     Returns (force_p, torque_p, force_c, torque_c), each [3, J, B], acting on
     the parent and child bodies of each joint.
@@ -98,15 +108,12 @@ def group_forces(group, qp, action):
 
     lo, hi = group.limits[0], group.limits[1]                     # [dof, J, 1]
     # one-sided spring back inside [lo, hi]
-    about = group.limit_strength * (jnp.clip(angles, lo, hi) - angles)
-    # actuators: torque, zero where it would push a DoF further past its limit
-    a = take_action(action, group.action_slots)                     # [dof, J, B]
-    drive = a * group.torque_strength
-    drive = jnp.where(((angles > hi) & (drive > 0)) | ((angles < lo) & (drive < 0)), 0.0, drive)
-    # angle servo: action in [-1, 1] -> target in [lo, hi]
-    target = lo + 0.5 * (jnp.clip(a, -1.0, 1.0) + 1.0) * (hi - lo)
-    drive = drive + group.angle_strength * (target - angles)
-    about = about + drive
+    past = jnp.clip(angles, lo, hi) - angles                        # < 0 above hi, > 0 below lo
+    about = group.limit_strength * past
+    # actuators: torque, zero where it would push a DoF further past its limit;
+    # angle servo towards the target
+    torque, target = actuation[0], actuation[1]
+    about = about + jnp.where(past * torque < 0, 0.0, torque) + group.angle_strength * (target - angles)
     torque_c = sum(about[i] * axes[i] for i in range(dof))
     # angular damping on the relative angular velocity
     torque_c = torque_c + group.angular_damping * (ang_p - ang_c)
@@ -115,11 +122,12 @@ def group_forces(group, qp, action):
     return (-force, cross(arm_p, -force) - torque_c, force, cross(arm_c, force) + torque_c)
 
 
-def joint_forces(sys, qp, action):
-    """Total force and torque on every body [3, bodies, B] from all joints and actuators."""
+def joint_forces(sys, qp, actuations):
+    """Total force and torque on every body [3, bodies, B] from all joints and
+    actuators; `actuations`: `actuation(group, action)` of every group."""
     values, index = [], []
-    for group in sys.joints:            # at most three groups: 1, 2, 3 DoF
-        f_p, t_p, f_c, t_c = group_forces(group, qp, action)
+    for group, inputs in zip(sys.joints, actuations):    # at most three groups: 1, 2, 3 DoF
+        f_p, t_p, f_c, t_c = group_forces(group, qp, inputs)
         values += [jnp.concatenate([f_p, t_p]), jnp.concatenate([f_c, t_c])]
         index += list(group.parent) + list(group.child)
     if not values:

@@ -23,10 +23,17 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
+from jax.interpreters import batching, mlir
+
+try:
+    from jax.extend.core import Primitive
+except ImportError:         # jax < 0.4.31
+    from jax.core import Primitive
 
 from gambol.physics.rigid.contacts import detect_soa, impulses
-from gambol.physics.rigid.joints import joint_forces
+from gambol.physics.rigid.joints import actuation, joint_forces
 from gambol.physics.rigid.layout import public_batch, soa_batch, soa_system
 from gambol.physics.rigid.qp import QP
 from gambol.physics.rigid.soa import cross, integrate_rotation, inv_rotate, rotate
@@ -47,8 +54,8 @@ def kinematic(sys, qp: QP, h) -> QP:
                       rot=integrate_rotation(qp.rot, qp.ang * sys.free_rotation, h))
 
 
-def potential(sys, qp: QP, action, h) -> QP:
-    force, torque = joint_forces(sys, qp, action)
+def potential(sys, qp: QP, actuations, h) -> QP:
+    force, torque = joint_forces(sys, qp, actuations)
     vel = jnp.exp(-sys.linear_damping * h) * qp.vel + (force * sys.inv_mass + sys.gravity) * h
     # Euler's equations in the body frame: I dω/dt = τ - ω × Iω
     w = inv_rotate(qp.ang, qp.rot)
@@ -63,21 +70,34 @@ def collide(sys, qp: QP, h):
     return qp.replace(vel=qp.vel + dvel, ang=qp.ang + dang), (dvel, dang)
 
 
-def advance(sys, qp: QP, action):
-    """`sys.substeps` substeps; sys, qp and action in the internal layout.
-    Returns the new qp and the summed contact velocity changes [3, bodies, envs]."""
+def _unpack(x):
+    """[19, bodies, envs] -> (qp, dvel, dang): pos, rot, vel, ang and the two
+    contact sums, one array in the loop so that it enters and leaves the step
+    as one transpose and one loop operand (XLA:CPU compiles every slice,
+    transpose and copy between separate arrays as a kernel of its own)."""
+    pos, rot, vel, ang, dvel, dang = (x[a:b] for a, b in ((0, 3), (3, 7), (7, 10), (10, 13), (13, 16), (16, 19)))
+    return QP(pos, rot, vel, ang), dvel, dang
+
+
+def _pack(qp: QP, dvel, dang):
+    return jnp.concatenate([qp.pos, qp.rot, qp.vel, qp.ang, dvel, dang])
+
+
+def advance(sys, state, action):
+    """`sys.substeps` substeps of the packed state [19, bodies, envs] (`_unpack`;
+    the contact sums add up the velocity changes of every substep); sys and
+    action [A, envs] in the internal layout."""
     h = sys.dt / sys.substeps
+    actuations = [actuation(group, action) for group in sys.joints]    # once per step
 
-    def substep(carry, _):
-        qp, dvel_sum, dang_sum = carry
+    def substep(state, _):
+        qp, dvel_sum, dang_sum = _unpack(state)
         qp = kinematic(sys, qp, h)
-        qp = potential(sys, qp, action, h)
+        qp = potential(sys, qp, actuations, h)
         qp, (dvel, dang) = collide(sys, qp, h)
-        return (qp, dvel_sum + dvel, dang_sum + dang), None
+        return _pack(qp, dvel_sum + dvel, dang_sum + dang), None
 
-    zero = jnp.zeros_like(qp.vel)
-    (qp, dvel, dang), _ = jax.lax.scan(substep, (qp, zero, zero), None, length=sys.substeps)
-    return qp, dvel, dang
+    return jax.lax.scan(substep, state, None, length=sys.substeps)[0]
 
 
 # -- batches of scenes: qp [envs, bodies, 3 or 4], action [envs, A]
@@ -103,8 +123,11 @@ def _step_batch(sys, qp: QP, action):
 
 def _step_chunk(sys, qp: QP, action):
     sys = sys.sys if isinstance(sys, _Constant) else sys
-    qp, dvel, dang = advance(soa_system(sys), jax.tree.map(soa_batch, qp), action.T)
-    return jax.tree.map(public_batch, qp), StepInfo(public_batch(dvel), public_batch(dang))
+    zero = jnp.zeros((6,) + qp.vel.shape[1::-1], qp.vel.dtype)
+    state = advance(soa_system(sys), jnp.concatenate([soa_batch(x) for x in jax.tree.leaves(qp)] + [zero]), action.T)
+    qp, dvel, dang = _unpack(public_batch(state).swapaxes(0, -1))
+    qp, dvel, dang = jax.tree.map(lambda x: x.swapaxes(0, -1), (qp, dvel, dang))
+    return qp, StepInfo(dvel, dang)
 
 
 def _one(sys, qp: QP, action):
@@ -145,12 +168,45 @@ def _merged(size, sys, qp, action):
 _batch_of_batches.def_vmap(_vmap_rule(_step_batch, _merged))
 
 
-@jax.custom_batching.custom_vmap
+# One scene's step is a primitive of its own: under `jax.vmap` its batching
+# rule traces the batched step once (`_batch_of_batches`), where a
+# `custom_vmap` would first trace the one-scene step too, only for its shapes.
+_one_p = Primitive("gambol_rigid_step")
+_one_p.multiple_results = True
+
+
+def _unflatten_call(fn, tree):
+    return lambda *flat: jax.tree.leaves(fn(*jax.tree.unflatten(tree, flat)))
+
+
+def _one_abstract(*avals, tree):
+    sys, qp, action = jax.tree.unflatten(tree, avals)
+    vel = jax.core.ShapedArray(qp.vel.shape, qp.vel.dtype)
+    return [jax.core.ShapedArray(x.shape, x.dtype) for x in jax.tree.leaves(qp)] + [vel, vel]
+
+
+def _one_batched(args, dims, *, tree):
+    size = next(x.shape[d] for x, d in zip(args, dims) if d is not None)
+    args = [x if d is None else jnp.moveaxis(x, d, 0) for x, d in zip(args, dims)]
+    sys, qp, action = jax.tree.unflatten(tree, args)
+    in_batched = jax.tree.unflatten(tree, [d is not None for d in dims])
+    out, _ = _vmap_rule(_one, lambda size, sys, qp, action: _batch_of_batches(sys, qp, action))(
+        size, in_batched, sys, qp, action)
+    leaves = jax.tree.leaves(out)
+    return leaves, [0] * len(leaves)
+
+
+_one_p.def_impl(lambda *flat, tree: jax.jit(_unflatten_call(_one, tree))(*flat))
+_one_p.def_abstract_eval(_one_abstract)
+mlir.register_lowering(_one_p, lambda ctx, *flat, tree: mlir.lower_fun(_unflatten_call(_one, tree),
+                                                                        multiple_results=True)(ctx, *flat))
+batching.primitive_batchers[_one_p] = _one_batched
+
+
 def _vmappable(sys, qp, action):
-    return _one(sys, qp, action)
-
-
-_vmappable.def_vmap(_vmap_rule(_one, lambda size, sys, qp, action: _batch_of_batches(sys, qp, action)))
+    flat, tree = jax.tree.flatten((sys, qp, action))
+    out = _one_p.bind(*flat, tree=tree)
+    return QP(*out[:4]), StepInfo(*out[4:])
 
 
 @jax.custom_vjp

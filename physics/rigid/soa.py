@@ -118,18 +118,28 @@ def take_rows(arrays, *indices):
             for k in range(len(indices))]
 
 
-def scatter_rows(values, index, size: int):
-    """out[..., i, :] = sum of values[..., k, :] with index[k] == i, for a
-    static `index` ([K] ints): values [*C, K, B] -> [*C, size, B].
+def sum_rows(values, groups):
+    """out[..., i, :] = sum of values[..., k, :] over k in groups[i] (static
+    lists of row numbers; an empty group gives zeros): values [*C, K, B] ->
+    [*C, len(groups), B].
 
-    As M static row gathers summed (M: the most rows any i receives), each
-    from `values` with a zero row appended for the i that receive fewer."""
-    index = np.asarray(index).tolist()
-    k = len(index)
-    sources = [[j for j, i in enumerate(index) if i == row] for row in range(size)]
-    m = max((len(s) for s in sources), default=0)
+    One gather of M rows per group (M: the largest group; the shorter ones
+    read a zero row appended to `values`), then M - 1 adds: XLA:CPU compiles
+    every gather as a kernel of its own and fuses the adds after it."""
+    k, size = values.shape[-2], len(groups)
+    m = max((len(g) for g in groups), default=0)
+    if m == 0:
+        return jnp.zeros(values.shape[:-2] + (size,) + values.shape[-1:], values.dtype)
     padded = jnp.concatenate([values, jnp.zeros(values.shape[:-2] + (1,) + values.shape[-1:], values.dtype)],
                              axis=-2)
-    table = np.array([[s[r] if r < len(s) else k for s in sources] for r in range(m)], np.int32)
-    rows = padded[..., table.reshape(-1), :]          # one gather: XLA:CPU never fuses a gather into its users
+    table = np.array([[g[r] if r < len(g) else k for g in groups] for r in range(m)], np.int32)
+    rows = gather_rows(padded.reshape((-1,) + padded.shape[-2:]), table.reshape(-1))
+    rows = rows.reshape(values.shape[:-2] + rows.shape[-2:])
     return sum(rows[..., r * size:(r + 1) * size, :] for r in range(m))
+
+
+def scatter_rows(values, index, size: int):
+    """out[..., i, :] = sum of values[..., k, :] with index[k] == i, for a
+    static `index` ([K] ints): values [*C, K, B] -> [*C, size, B]."""
+    index = np.asarray(index).tolist()
+    return sum_rows(values, [[k for k, i in enumerate(index) if i == row] for row in range(size)])
