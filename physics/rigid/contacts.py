@@ -27,7 +27,7 @@ from flax import struct
 
 from gambol.physics.rigid import geometry_soa
 from gambol.physics.rigid.layout import soa_qp, soa_system
-from gambol.physics.rigid.soa import cross, dot, matvec, quat_mul, quat_to_matrix, rotate, scatter_rows, sum_rows, take_rows
+from gambol.physics.rigid.soa import cross, dot, matvec, quat_column, quat_mul, quat_to_matrix, rotate, scatter_rows, sum_rows, take_rows
 
 
 @struct.dataclass
@@ -40,12 +40,6 @@ class Contacts:
     body_a: tuple = struct.field(pytree_node=False)
     body_b: tuple = struct.field(pytree_node=False)
     on_plane: tuple = struct.field(pytree_node=False)
-
-
-def _z_axis(q):
-    """The rotated z axis of q [4, ...]: the third column of its matrix."""
-    w, x, y, z = q
-    return jnp.stack([2 * (x * z + w * y), 2 * (y * z - w * x), 1 - 2 * (x * x + y * y)])
 
 
 def _items(x, idx, axis=0):
@@ -63,11 +57,11 @@ def _shape(sys, pos, rot, idx, kind):
     c = pos + rotate(_items(sys.collider_position, idx, 1), rot)
     r = quat_mul(rot, _items(sys.collider_rotation, idx, 1))
     if kind == "plane":
-        return (c, _z_axis(r))
+        return (c, quat_column(r, 2))
     if kind == "sphere":
         return (c, _items(sys.collider_radius, idx))
     if kind == "capsule":
-        return (c, _z_axis(r), _items(sys.collider_half_length, idx), _items(sys.collider_radius, idx))
+        return (c, quat_column(r, 2), _items(sys.collider_half_length, idx), _items(sys.collider_radius, idx))
     return (c, quat_to_matrix(r), _items(sys.collider_halfsize, idx, 1))
 
 
@@ -80,14 +74,16 @@ def _end_mask(sys, idx) -> np.ndarray:
 def detect_soa(sys, qp) -> Contacts:
     """Contact candidates of every collider pair (the step masks the inactive
     ones); `sys` and `qp` in the internal layout."""
-    sides = [[sys.collider_body[c] for c in idx] for pairs in sys.pairs for idx in (pairs.a, pairs.b)]
-    body_rows = take_rows((qp.pos, qp.rot), *sides) if sides else []
+    # a side that is one collider in every pair (the floor) is computed once
+    # and broadcast against the other side
+    sides = [idx[:1] if len(set(idx)) == 1 else idx for pairs in sys.pairs for idx in (pairs.a, pairs.b)]
+    body_rows = take_rows((qp.pos, qp.rot), *([sys.collider_body[c] for c in idx] for idx in sides)) if sides else []
     dist, normal, point, valid, body_a, body_b, on_plane = [], [], [], [], [], [], []
     for kind, pairs in enumerate(sys.pairs):
         ka, kb = pairs.kind
         fn = getattr(geometry_soa, f"{kb}_plane" if ka == "plane" else f"{ka}_{kb}")
-        d, n, p = fn(*_shape(sys, *body_rows[2 * kind], pairs.a, ka),
-                     *_shape(sys, *body_rows[2 * kind + 1], pairs.b, kb))
+        d, n, p = fn(*_shape(sys, *body_rows[2 * kind], sides[2 * kind], ka),
+                     *_shape(sys, *body_rows[2 * kind + 1], sides[2 * kind + 1], kb))
         k, n_pairs = d.shape[:2]
         ok = _end_mask(sys, pairs.b) if (ka, kb) == ("plane", "capsule") else np.ones((k, n_pairs), bool)
         dist.append(d.reshape((k * n_pairs,) + d.shape[2:]))

@@ -79,6 +79,12 @@ def _checked(fn: str, **named) -> list[Array]:
     return out
 
 
+def _plane_checked(fn: str, **named) -> list[Array]:
+    """``_checked``, then the plane's normal (the second argument) scaled to unit length."""
+    plane_pos, plane_normal, *rest = _checked(fn, **named)
+    return [plane_pos, geometry_soa.unit_normal(plane_normal), *rest]
+
+
 def _contact(dist: Array, normal: Array, point: Array) -> Contact:
     """The core's ``(dist [k], normal [3, k], point [3, k])`` as a Contact with rows [k, 3]."""
     return Contact(dist=dist, normal=normal.T, point=point.T)
@@ -114,7 +120,7 @@ def sphere_plane(plane_pos, plane_normal, center, radius) -> Contact:
 
     plane_pos, plane_normal, center: [3]; radius: [].
     """
-    return _contact(*geometry_soa.sphere_plane(*_checked(
+    return _contact(*geometry_soa.sphere_plane(*_plane_checked(
         "sphere_plane", plane_pos=plane_pos, plane_normal=plane_normal, center=center, radius=radius)))
 
 
@@ -123,7 +129,7 @@ def capsule_plane(plane_pos, plane_normal, center, axis, half_length, radius) ->
 
     plane_pos, plane_normal, center, axis: [3]; half_length, radius: [].
     """
-    return _contact(*geometry_soa.capsule_plane(*_checked(
+    return _contact(*geometry_soa.capsule_plane(*_plane_checked(
         "capsule_plane", plane_pos=plane_pos, plane_normal=plane_normal, center=center, axis=axis,
         half_length=half_length, radius=radius)))
 
@@ -134,7 +140,7 @@ def box_plane(plane_pos, plane_normal, center, rot, halfsize) -> Contact:
     plane_pos, plane_normal, center, halfsize: [3]; rot: [3, 3].
     ``dist_i = (corner_i - plane_pos).n``, ``corner_i = center + rot @ (sign_i * halfsize)``.
     """
-    return _contact(*geometry_soa.box_plane(*_checked(
+    return _contact(*geometry_soa.box_plane(*_plane_checked(
         "box_plane", plane_pos=plane_pos, plane_normal=plane_normal, center=center, rot=rot,
         halfsize=halfsize)))
 

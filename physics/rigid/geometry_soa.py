@@ -134,9 +134,15 @@ def closest_segment_points(a0: Array, a1: Array, b0: Array, b1: Array) -> tuple[
 # shared cores: a ball against a plane, a ball, a box
 
 
-def _ball_plane(plane_pos, plane_normal, center, radius):
-    """dist = (center - plane_pos).n - radius; point = center - (radius + dist / 2) n."""
-    n = _unit(plane_normal, _basis(2, plane_normal))[0]
+def unit_normal(plane_normal: Array) -> Array:
+    """A plane's normal [3, *T] scaled to unit length (+z where it is zero).
+    The plane functions here take a unit normal: the engine's come from unit
+    quaternions; ``geometry.py`` normalises a user's."""
+    return _unit(plane_normal, _basis(2, plane_normal))[0]
+
+
+def _ball_plane(plane_pos, n, center, radius):
+    """dist = (center - plane_pos).n - radius; point = center - (radius + dist / 2) n; n unit."""
     dist = dot(center - plane_pos, n) - radius
     return dist, n, center - (radius + 0.5 * dist) * n
 

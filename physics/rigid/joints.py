@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gambol.physics.rigid.layout import soa_qp, soa_system
-from gambol.physics.rigid.soa import (cross, dot, quat_conj, quat_mul, quat_to_euler, quat_to_matrix, rotate,
+from gambol.physics.rigid.soa import (cross, dot, quat_conj, quat_mul, quat_column, quat_to_euler, rotate,
                                       scatter_rows, take_rows)
 
 
@@ -29,15 +29,16 @@ def _safe_unit(v, eps=1e-12):
     return jnp.where(n2 > eps, v / n, 0.0)
 
 
-def joint_axes(mp, mc, dof: int):
-    """World axes of each DoF [dof, 3, J, B] from the joint frames' rotation
-    matrices mp, mc [3, 3, J, B]: x of the parent frame, then the line of
-    nodes y' (the child's y for a universal joint), then z'' of the child frame."""
-    x_p = mp[:, 0]
+def joint_axes(frame_p, frame_c, dof: int):
+    """World axes of each DoF [dof, 3, J, B] from the joint frames' rotations
+    frame_p, frame_c [4, J, B]: x of the parent frame, then the line of nodes
+    y' (the child's y for a universal joint), then z'' of the child frame."""
+    x_p = quat_column(frame_p, 0)
     if dof == 1:
         return x_p[None]
-    y = mc[:, 1] if dof == 2 else _safe_unit(cross(mc[:, 2], x_p))
-    return jnp.stack([x_p, y] + ([mc[:, 2]] if dof == 3 else []))
+    z_c = quat_column(frame_c, 2) if dof == 3 else None
+    y = quat_column(frame_c, 1) if dof == 2 else _safe_unit(cross(z_c, x_p))
+    return jnp.stack([x_p, y] + ([z_c] if dof == 3 else []))
 
 
 def take_action(action, slots):
@@ -54,16 +55,15 @@ def take_action(action, slots):
 
 def joint_state(group, rot_p, rot_c, ang_p, ang_c):
     """(angles [dof, J, B], velocities [dof, J, B], axes [dof, 3, J, B], and
-    the world joint-frame matrices of parent and child [3, 3, J, B]) from the
+    the world joint-frame rotations of parent and child [4, J, B]) from the
     parent and child rotations [4, J, B] and angular velocities [3, J, B]."""
     frame_p = quat_mul(rot_p, group.frame)
     frame_c = quat_mul(rot_c, group.frame)
     angles = quat_to_euler(quat_mul(quat_conj(frame_p), frame_c))[:group.dof]
-    mp, mc = quat_to_matrix(frame_p), quat_to_matrix(frame_c)
-    axes = joint_axes(mp, mc, group.dof)
+    axes = joint_axes(frame_p, frame_c, group.dof)
     w = ang_c - ang_p
     speed = axes[:, 0] * w[0] + axes[:, 1] * w[1] + axes[:, 2] * w[2]
-    return angles, speed, axes, mp, mc
+    return angles, speed, axes, frame_p, frame_c
 
 
 def actuation(group, action):
@@ -96,13 +96,13 @@ def group_forces(group, qp, actuation):
     mid = 0.5 * (a_p + a_c)
     arm_p, arm_c = mid - pos_p, mid - pos_c
 
-    angles, speed, axes, mp, mc = joint_state(group, rot_p, rot_c, ang_p, ang_c)
+    angles, speed, axes, frame_p, frame_c = joint_state(group, rot_p, rot_c, ang_p, ang_c)
     # axis alignment, torque on the parent (the child gets the opposite):
     # hinge U = k (1 - x_p.x_c); universal U = k/2 (x_p.y_c)^2; ball: none
     if dof == 1:
-        align_p = k * cross(mp[:, 0], mc[:, 0])
+        align_p = k * cross(axes[0], quat_column(frame_c, 0))
     elif dof == 2:
-        align_p = -k * dot(mp[:, 0], mc[:, 1]) * cross(mp[:, 0], mc[:, 1])
+        align_p = -k * dot(axes[0], axes[1]) * cross(axes[0], axes[1])
     else:
         align_p = None
 

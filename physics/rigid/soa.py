@@ -54,13 +54,19 @@ def inv_rotate(v, q):
     return rotate(v, quat_conj(q))
 
 
+def quat_column(q, i: int):
+    """The rotated i-th axis of q [4, *T]: column i of its matrix, [3, *T]."""
+    w, x, y, z = q
+    if i == 0:
+        return jnp.stack([1 - 2 * (y * y + z * z), 2 * (x * y + w * z), 2 * (x * z - w * y)])
+    if i == 1:
+        return jnp.stack([2 * (x * y - w * z), 1 - 2 * (x * x + z * z), 2 * (y * z + w * x)])
+    return jnp.stack([2 * (x * z + w * y), 2 * (y * z - w * x), 1 - 2 * (x * x + y * y)])
+
+
 def quat_to_matrix(q):
     """[4, *T] -> [3, 3, *T] with the rotated x, y, z axes as columns."""
-    w, x, y, z = q
-    xx, yy, zz, xy, xz, yz, wx, wy, wz = x * x, y * y, z * z, x * y, x * z, y * z, w * x, w * y, w * z
-    return jnp.stack([jnp.stack([1 - 2 * (yy + zz), 2 * (xy - wz), 2 * (xz + wy)]),
-                      jnp.stack([2 * (xy + wz), 1 - 2 * (xx + zz), 2 * (yz - wx)]),
-                      jnp.stack([2 * (xz - wy), 2 * (yz + wx), 1 - 2 * (xx + yy)])])
+    return jnp.stack([quat_column(q, i) for i in range(3)], axis=1)
 
 
 def matvec(m, v):

@@ -143,6 +143,8 @@ def computed(request):
     @jax.jit
     def run(args):
         core_args = [to_core(a) for a in args]
+        if kind.endswith("_plane"):     # the cores take a unit plane normal; the public functions scale it
+            core_args[1] = geometry_soa.unit_normal(core_args[1])
         narrow = [a[..., :1] if i in shared else a for i, a in enumerate(core_args)]
         wide = [jnp.broadcast_to(a, a.shape[:-1] + (B,)) for a in narrow]
         grads = jax.grad(lambda xs: jnp.sum(core(*xs)[0]))(core_args)
