@@ -36,26 +36,32 @@ class Contacts:
     dist: jnp.ndarray     # [K, ...] < 0: penetrating
     normal: jnp.ndarray   # [3, K, ...] (public `detect`: [K, 3]) from A to B
     point: jnp.ndarray    # [3, K, ...] (public `detect`: [K, 3])
-    valid: jnp.ndarray    # [K] bool (capsule ends that may collide)
+    valid: jnp.ndarray    # [K] bool (capsule ends that may collide; numpy inside the step)
     body_a: tuple = struct.field(pytree_node=False)
     body_b: tuple = struct.field(pytree_node=False)
     on_plane: tuple = struct.field(pytree_node=False)
 
 
-def _items(x, idx, axis=0):
+def _items(x, idx, axis=0, fold=True):
     """x's items `idx` (static) along `axis`: on the host when x is a concrete
-    array (a constant in the program, not a gather kernel), else a gather."""
+    array (a constant in the program, not a gather kernel; with `fold`, a
+    scalar when it is one value repeated: only for values used elementwise),
+    else a gather."""
     idx = np.asarray(idx, np.int32)
     if isinstance(x, jax.core.Tracer):
         return jnp.take(x, idx, axis=axis)
-    return np.take(np.asarray(x), idx, axis=axis)
+    v = np.take(np.asarray(x), idx, axis=axis)
+    return v.reshape(-1)[0] if fold and v.size and np.all(v == v.reshape(-1)[0]) else v
 
 
 def _shape(sys, pos, rot, idx, kind):
     """The geometry arguments of colliders `idx` of shape `kind`: [.., P, envs],
     from the position [3, P, envs] and rotation [4, P, envs] of their bodies."""
-    c = pos + rotate(_items(sys.collider_position, idx, 1), rot)
-    r = quat_mul(rot, _items(sys.collider_rotation, idx, 1))
+    offset = _items(sys.collider_position, idx, 1, fold=False)
+    turn = _items(sys.collider_rotation, idx, 1, fold=False)
+    # (a concrete zero offset or identity rotation is skipped)
+    c = pos if isinstance(offset, np.ndarray) and not offset.any() else pos + rotate(offset, rot)
+    r = rot if isinstance(turn, np.ndarray) and np.all(turn[1:] == 0) and np.all(turn[0] == 1) else quat_mul(rot, turn)
     if kind == "plane":
         return (c, quat_column(r, 2))
     if kind == "sphere":
@@ -98,7 +104,7 @@ def detect_soa(sys, qp) -> Contacts:
         return Contacts(z, jnp.zeros((3,) + z.shape, z.dtype), jnp.zeros((3,) + z.shape, z.dtype),
                         jnp.zeros((0,), bool), (), (), ())
     return Contacts(jnp.concatenate(dist), jnp.concatenate(normal, axis=1),
-                    jnp.concatenate(point, axis=1), jnp.asarray(np.concatenate(valid)),
+                    jnp.concatenate(point, axis=1), np.concatenate(valid),
                     tuple(body_a), tuple(body_b), tuple(on_plane))
 
 
@@ -106,7 +112,8 @@ def detect(sys, qp) -> Contacts:
     """Contact candidates of every collider pair of one scene in the public
     layout: dist [K], normal and point [K, 3] (qp: [bodies, 3 or 4])."""
     c = detect_soa(soa_system(sys), soa_qp(qp))
-    return c.replace(dist=c.dist[:, 0], normal=c.normal[..., 0].T, point=c.point[..., 0].T)
+    return c.replace(dist=c.dist[:, 0], normal=c.normal[..., 0].T, point=c.point[..., 0].T,
+                     valid=jnp.asarray(c.valid))
 
 
 def world_inv_inertia(inv_inertia, rot):
@@ -167,7 +174,9 @@ def impulses(sys, qp, contacts: Contacts, h):
         return dot(k, direction)
 
     j = (-(1.0 + sys.elasticity) * v_n - sys.baumgarte_erp * d / h) / (inv_m + kappa(n))
-    active = contacts.valid[:, None] & (d < 0) & (v_n < 0) & (j > 0)
+    active = (d < 0) & (v_n < 0) & (j > 0)
+    if not np.all(contacts.valid):
+        active = active & contacts.valid[:, None]
     j = jnp.where(active, j, 0.0)
 
     v_t = v - v_n * n
@@ -175,7 +184,9 @@ def impulses(sys, qp, contacts: Contacts, h):
     slipping = active & (speed_t2 > sys.friction_threshold ** 2)
     speed_t = jnp.sqrt(jnp.where(slipping, speed_t2, 1.0))
     t = v_t / speed_t
-    mu = sys.friction * jnp.where(np.asarray(contacts.on_plane)[:, None], sys.plane_friction_scale, 1.0)
+    on_plane = np.asarray(contacts.on_plane)
+    mu = sys.friction * (sys.plane_friction_scale if on_plane.all() else
+                         jnp.where(on_plane[:, None], sys.plane_friction_scale, 1.0))
     j_t = jnp.minimum(speed_t / (inv_m + kappa(t)), mu * j)
     j_t = jnp.where(slipping, j_t, 0.0)
 

@@ -18,20 +18,33 @@ import jax.numpy as jnp
 import numpy as np
 
 
+def part(v, i):
+    """Component v[i]. A component of a concrete (numpy) vector that is one
+    value repeated comes back as that value alone: a literal in the program,
+    where an array constant would be a loop input that XLA:CPU rebuilds as a
+    broadcast kernel in every step."""
+    x = v[i]
+    if isinstance(x, np.ndarray) and x.size > 1 and np.all(x == x.reshape(-1)[0]):
+        return x.reshape(-1)[0]
+    return x
+
+
 def dot(a, b):
     """a . b over the component axis: [3, *T] x [3, *T] -> [*T]."""
-    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+    return part(a, 0) * part(b, 0) + part(a, 1) * part(b, 1) + part(a, 2) * part(b, 2)
 
 
 def cross(a, b):
     """a × b: [3, *T]."""
-    return jnp.stack([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]])
+    a0, a1, a2 = [part(a, i) for i in range(3)]
+    b0, b1, b2 = [part(b, i) for i in range(3)]
+    return jnp.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0])
 
 
 def quat_mul(a, b):
     """Hamilton product a ⊗ b: [4, *T]."""
-    aw, ax, ay, az = a
-    bw, bx, by, bz = b
+    aw, ax, ay, az = [part(a, i) for i in range(4)]
+    bw, bx, by, bz = [part(b, i) for i in range(4)]
     return jnp.stack([aw * bw - ax * bx - ay * by - az * bz,
                       aw * bx + ax * bw + ay * bz - az * by,
                       aw * by - ax * bz + ay * bw + az * bx,
