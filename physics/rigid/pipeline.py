@@ -9,14 +9,17 @@ Per substep of length h = dt / substeps (the Brax paper's order):
 Frozen world axes are masked out of every update.
 
 The substeps run in the internal layout of `layout.py` (components first,
-environments last). `step` is written for one scene; under `jax.vmap` its
-batching rule (`jax.custom_batching.custom_vmap`) steps the whole batch of
-scenes at once with the batch as the minor axis, instead of vmap's default
-batch-major arrays (about 2x faster on XLA:CPU). Reverse-mode gradients go
-through the same equations (`jax.custom_vjp`, the backward pass re-runs the
-one-scene step under `jax.vjp`); forward-mode (`jax.jvp`) is not supported.
-When the system itself is batched (vmapped physical parameters) the default
-batching is used.
+environments last). `step` is written for one scene; it is a primitive
+whose `jax.vmap` batching rule steps the whole batch of scenes at once with
+the batch as the minor axis, instead of vmap's default batch-major arrays
+(about 2x faster on XLA:CPU), tracing only that batched step. Reverse-mode
+gradients go through the same equations (`jax.custom_vjp`, the backward pass
+re-runs the one-scene step under `jax.vjp`); forward-mode (`jax.jvp`) is not
+supported. When the system itself is batched (vmapped physical parameters)
+the default batching is used. A concrete system (not traced) is carried as
+static data, so its arrays are constants of the program: XLA:CPU on jax
+>= 0.5 compiles every fused kernel apart, and the step is written for few of
+them (see `soa.take_rows`, `soa.part`).
 """
 
 from __future__ import annotations
@@ -196,7 +199,7 @@ def _one_batched(args, dims, *, tree):
     return leaves, [0] * len(leaves)
 
 
-_one_p.def_impl(lambda *flat, tree: jax.jit(_unflatten_call(_one, tree))(*flat))
+_one_p.def_impl(lambda *flat, tree: _unflatten_call(_one, tree)(*flat))      # eager: op by op
 _one_p.def_abstract_eval(_one_abstract)
 mlir.register_lowering(_one_p, lambda ctx, *flat, tree: mlir.lower_fun(_unflatten_call(_one, tree),
                                                                         multiple_results=True)(ctx, *flat))
