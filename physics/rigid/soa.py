@@ -56,10 +56,14 @@ def quat_conj(q):
 
 
 def rotate(v, q):
-    """q v q*: v' = v + 2w (u × v) + u × (2 u × v); v [3, *T], q [4, *T]."""
-    w, u = q[0], q[1:]
-    t = 2.0 * cross(u, v)
-    return v + w * t + cross(u, t)
+    """q v q* = R(q) v, each component written out as the rotation matrix's row
+    times v (one stacked result rather than two: each stack is a kernel of
+    its own for XLA:CPU when used twice); v [3, *T], q [4, *T] unit."""
+    w, x, y, z = [part(q, i) for i in range(4)]
+    v0, v1, v2 = [part(v, i) for i in range(3)]
+    return jnp.stack([(1 - 2 * (y * y + z * z)) * v0 + 2 * (x * y - w * z) * v1 + 2 * (x * z + w * y) * v2,
+                      2 * (x * y + w * z) * v0 + (1 - 2 * (x * x + z * z)) * v1 + 2 * (y * z - w * x) * v2,
+                      2 * (x * z - w * y) * v0 + 2 * (y * z + w * x) * v1 + (1 - 2 * (x * x + y * y)) * v2])
 
 
 def inv_rotate(v, q):
