@@ -82,14 +82,17 @@ def group_forces(group, qp, actuation):
     Returns (force_p, torque_p, force_c, torque_c), each [3, J, B], acting on
     the parent and child bodies of each joint.
     """
-    k, dof = group.stiffness, group.dof
-    (pos_p, rot_p, vel_p, ang_p), (pos_c, rot_c, vel_c, ang_c) = take_rows(
-        (qp.pos, qp.rot, qp.vel, qp.ang), group.parent, group.child)
+    k, dof, n = group.stiffness, group.dof, len(group.parent)
+    # both ends of every joint as one batch of 2J rows, parents then children
+    # (half the kernels of two batches for XLA:CPU)
+    (pos, rot, vel, ang), = take_rows((qp.pos, qp.rot, qp.vel, qp.ang), tuple(group.parent) + tuple(group.child))
+    offset = (np.concatenate if isinstance(group.parent_offset, np.ndarray) else jnp.concatenate)(
+        [group.parent_offset, group.child_offset], axis=1)
+    r = rotate(offset, rot)
+    anchor, v_anchor = pos + r, vel + cross(ang, r)                 # the anchors and their velocities
+    pos_p, pos_c, rot_p, rot_c, ang_p, ang_c = pos[:, :n], pos[:, n:], rot[:, :n], rot[:, n:], ang[:, :n], ang[:, n:]
+    a_p, a_c, v_ap, v_ac = anchor[:, :n], anchor[:, n:], v_anchor[:, :n], v_anchor[:, n:]
     # anchor spring: F = k (a_p - a_c) + d (v_ap - v_ac), +F on the child at a_c
-    r_p, r_c = rotate(group.parent_offset, rot_p), rotate(group.child_offset, rot_c)
-    v_ap = vel_p + cross(ang_p, r_p)
-    v_ac = vel_c + cross(ang_c, r_c)
-    a_p, a_c = pos_p + r_p, pos_c + r_c
     force = k * (a_p - a_c) + group.spring_damping * (v_ap - v_ac)
     # both ends act at the anchors' midpoint: the same torques for the spring
     # (F ∥ a_p - a_c), and exact angular momentum balance for the damping too
