@@ -27,7 +27,7 @@ from flax import struct
 
 from gambol.physics.rigid import geometry_soa
 from gambol.physics.rigid.layout import soa_qp, soa_system
-from gambol.physics.rigid.soa import cross, dot, matvec, quat_column, quat_mul, quat_to_matrix, rotate, scatter_rows, sum_rows, take_rows
+from gambol.physics.rigid.soa import cross, dot, matvec, part, quat_column, quat_mul, quat_to_matrix, rotate, scatter_rows, sum_rows, take_rows
 
 
 @struct.dataclass
@@ -119,8 +119,13 @@ def detect(sys, qp) -> Contacts:
 def world_inv_inertia(inv_inertia, rot):
     """I_world^{-1} = R I_body^{-1} Rᵀ [3, 3, *T] from the body-frame inverse
     principal inertia [3, *T] (zero when frozen) and rotation [4, *T]."""
-    m = quat_to_matrix(rot)
-    return jnp.stack([matvec(m, inv_inertia * m[k]) for k in range(3)], axis=1)
+    w, x, y, z = [part(rot, i) for i in range(4)]
+    m = [[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],      # R's entries, written out:
+         [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],      # one stack for the result
+         [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]]      # (a kernel each for XLA:CPU)
+    s = [part(inv_inertia, k) for k in range(3)] if np.ndim(inv_inertia) else [inv_inertia] * 3
+    return jnp.stack([jnp.stack([sum(s[k] * m[i][k] * m[j][k] for k in range(3)) for j in range(3)])
+                      for i in range(3)])
 
 
 def _sides(sys, qp, contacts):
