@@ -27,7 +27,8 @@ from flax import struct
 
 from gambol.physics.rigid import geometry_soa
 from gambol.physics.rigid.layout import soa_qp, soa_system
-from gambol.physics.rigid.soa import cross, dot, matvec, part, quat_column, quat_mul, quat_to_matrix, rotate, scatter_rows, sum_rows, take_rows
+from gambol.physics.rigid.soa import (cross, dot, fold, matvec, part, quat_column, quat_mul, quat_to_matrix, rotate,
+                                      scatter_rows, sum_rows, take_rows)
 
 
 @struct.dataclass
@@ -42,23 +43,22 @@ class Contacts:
     on_plane: tuple = struct.field(pytree_node=False)
 
 
-def _items(x, idx, axis=0, fold=True):
+def _items(x, idx, axis=0, elementwise=True):
     """x's items `idx` (static) along `axis`: on the host when x is a concrete
-    array (a constant in the program, not a gather kernel; with `fold`, a
-    scalar when it is one value repeated: only for values used elementwise),
-    else a gather."""
+    array (a constant in the program, not a gather kernel; `fold`ed when only
+    used elementwise), else a gather."""
     idx = np.asarray(idx, np.int32)
     if isinstance(x, jax.core.Tracer):
         return jnp.take(x, idx, axis=axis)
     v = np.take(np.asarray(x), idx, axis=axis)
-    return v.reshape(-1)[0] if fold and v.size and np.all(v == v.reshape(-1)[0]) else v
+    return fold(v) if elementwise else v
 
 
 def _shape(sys, pos, rot, idx, kind):
     """The geometry arguments of colliders `idx` of shape `kind`: [.., P, envs],
     from the position [3, P, envs] and rotation [4, P, envs] of their bodies."""
-    offset = _items(sys.collider_position, idx, 1, fold=False)
-    turn = _items(sys.collider_rotation, idx, 1, fold=False)
+    offset = _items(sys.collider_position, idx, 1, elementwise=False)
+    turn = _items(sys.collider_rotation, idx, 1, elementwise=False)
     # (a concrete zero offset or identity rotation is skipped)
     c = pos if isinstance(offset, np.ndarray) and not offset.any() else pos + rotate(offset, rot)
     r = rot if isinstance(turn, np.ndarray) and np.all(turn[1:] == 0) and np.all(turn[0] == 1) else quat_mul(rot, turn)
@@ -130,8 +130,9 @@ def world_inv_inertia(inv_inertia, rot):
 
 def _sides(sys, qp, contacts):
     """Per side (A, B) of every contact: lever arm, point velocity, inverse
-    mass and world inverse inertia of its body at the contact point, the rows of both sides gathered at once; a side whose
-    bodies are all frozen (a plane) is static: zeros and no inertia."""
+    mass and world inverse inertia of its body at the contact point, the rows
+    of both sides gathered at once; a side whose bodies are all frozen (a
+    plane) is static: zeros and no inertia."""
     point = contacts.point
     static = [all(sys.spec.bodies[i].frozen for i in body) for body in (contacts.body_a, contacts.body_b)]
     moving = [body for body, fixed in zip((contacts.body_a, contacts.body_b), static) if not fixed]

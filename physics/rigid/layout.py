@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gambol.physics.rigid.qp import QP
+from gambol.physics.rigid.soa import fold
 
 
 def _host(x):
@@ -33,17 +34,6 @@ def _vectors(x):
 def _scalars(x):
     """[m] -> [m, 1]"""
     return _host(x)[..., None]
-
-
-def _uniform(x):
-    """x as a 0-d numpy array when it is a concrete array of one value
-    repeated: a literal in the program, where an array constant would be a
-    loop input that XLA rebuilds as a broadcast kernel every step. Only for
-    values the step uses elementwise (never indexes)."""
-    if isinstance(x, jax.core.Tracer):
-        return x
-    v = np.asarray(x)
-    return v.reshape(-1)[0] if v.size and np.all(v == v.reshape(-1)[0]) else x
 
 
 def soa_qp(qp: QP) -> QP:
@@ -64,16 +54,16 @@ def soa_system(sys):
     """`sys` with every array in the internal broadcast shapes."""
     joints = tuple(g.replace(
         parent_offset=_vectors(g.parent_offset), child_offset=_vectors(g.child_offset),
-        frame=_vectors(g.frame), stiffness=_uniform(_scalars(g.stiffness)),
-        spring_damping=_uniform(_scalars(g.spring_damping)),
-        angular_damping=_uniform(_scalars(g.angular_damping)),
-        limit_strength=_uniform(_scalars(g.limit_strength)),
+        frame=_vectors(g.frame), stiffness=fold(_scalars(g.stiffness)),
+        spring_damping=fold(_scalars(g.spring_damping)),
+        angular_damping=fold(_scalars(g.angular_damping)),
+        limit_strength=fold(_scalars(g.limit_strength)),
         limits=_vectors(_host(g.limits).swapaxes(0, 1)),                    # [2, dof, J, 1]
-        torque_strength=_uniform(_scalars(g.torque_strength)),
-        angle_strength=_uniform(_scalars(g.angle_strength)))
+        torque_strength=fold(_scalars(g.torque_strength)),
+        angle_strength=fold(_scalars(g.angle_strength)))
         for g in sys.joints)
     return sys.replace(
-        mass=_scalars(sys.mass), inertia=_uniform(_vectors(sys.inertia)),
+        mass=_scalars(sys.mass), inertia=fold(_vectors(sys.inertia)),
         free_position=_vectors(sys.free_position), free_rotation=_vectors(sys.free_rotation),
         inv_mass=_scalars(sys.inv_mass), inv_inertia=_vectors(sys.inv_inertia),
         collider_position=_vectors(sys.collider_position),

@@ -128,8 +128,7 @@ def _step_chunk(sys, qp: QP, action):
     sys = sys.sys if isinstance(sys, _Constant) else sys
     zero = jnp.zeros((6,) + qp.vel.shape[1::-1], qp.vel.dtype)
     state = advance(soa_system(sys), jnp.concatenate([soa_batch(x) for x in jax.tree.leaves(qp)] + [zero]), action.T)
-    qp, dvel, dang = _unpack(public_batch(state).swapaxes(0, -1))
-    qp, dvel, dang = jax.tree.map(lambda x: x.swapaxes(0, -1), (qp, dvel, dang))
+    qp, dvel, dang = jax.tree.map(public_batch, _unpack(state))
     return qp, StepInfo(dvel, dang)
 
 

@@ -18,15 +18,20 @@ import jax.numpy as jnp
 import numpy as np
 
 
-def part(v, i):
-    """Component v[i]. A component of a concrete (numpy) vector that is one
-    value repeated comes back as that value alone: a literal in the program,
-    where an array constant would be a loop input that XLA:CPU rebuilds as a
-    broadcast kernel in every step."""
-    x = v[i]
-    if isinstance(x, np.ndarray) and x.size > 1 and np.all(x == x.reshape(-1)[0]):
+def fold(x):
+    """x's one value when x is a concrete (numpy) array of one value repeated,
+    else x: a literal in the program, where an array constant would be a loop
+    input that XLA:CPU rebuilds as a broadcast kernel in every step. Only for
+    values used elementwise."""
+    if isinstance(x, np.ndarray) and x.size and np.all(x == x.reshape(-1)[0]):
         return x.reshape(-1)[0]
     return x
+
+
+def part(v, i):
+    """Component v[i], `fold`ed when it has more than one element."""
+    x = v[i]
+    return fold(x) if np.size(x) > 1 else x
 
 
 def dot(a, b):
