@@ -37,7 +37,6 @@ class Contacts:
     dist: jnp.ndarray     # [K, ...] < 0: penetrating
     normal: jnp.ndarray   # [3, K, ...] (public `detect`: [K, 3]) from A to B
     point: jnp.ndarray    # [3, K, ...] (public `detect`: [K, 3])
-    valid: jnp.ndarray    # [K] bool (capsule ends that may collide; numpy inside the step)
     body_a: tuple = struct.field(pytree_node=False)
     body_b: tuple = struct.field(pytree_node=False)
     on_plane: tuple = struct.field(pytree_node=False)
@@ -71,12 +70,6 @@ def _shape(sys, pos, rot, idx, kind):
     return (c, quat_to_matrix(r), _items(sys.collider_halfsize, idx, 1))
 
 
-def _end_mask(sys, idx) -> np.ndarray:
-    """[2, P]: which end spheres (+z, -z) of capsules `idx` may touch a plane."""
-    end = np.asarray([sys.collider_end[i] for i in idx])
-    return np.stack([end >= 0, end <= 0])
-
-
 def detect_soa(sys, qp) -> Contacts:
     """Contact candidates of every collider pair (the step masks the inactive
     ones); `sys` and `qp` in the internal layout."""
@@ -84,27 +77,25 @@ def detect_soa(sys, qp) -> Contacts:
     # and broadcast against the other side
     sides = [idx[:1] if len(set(idx)) == 1 else idx for pairs in sys.pairs for idx in (pairs.a, pairs.b)]
     body_rows = take_rows((qp.pos, qp.rot), *([sys.collider_body[c] for c in idx] for idx in sides)) if sides else []
-    dist, normal, point, valid, body_a, body_b, on_plane = [], [], [], [], [], [], []
+    dist, normal, point, body_a, body_b, on_plane = [], [], [], [], [], []
     for kind, pairs in enumerate(sys.pairs):
         ka, kb = pairs.kind
         fn = getattr(geometry_soa, f"{kb}_plane" if ka == "plane" else f"{ka}_{kb}")
         d, n, p = fn(*_shape(sys, *body_rows[2 * kind], sides[2 * kind], ka),
                      *_shape(sys, *body_rows[2 * kind + 1], sides[2 * kind + 1], kb))
         k, n_pairs = d.shape[:2]
-        ok = _end_mask(sys, pairs.b) if (ka, kb) == ("plane", "capsule") else np.ones((k, n_pairs), bool)
         dist.append(d.reshape((k * n_pairs,) + d.shape[2:]))
         normal.append(n.reshape((3, k * n_pairs) + n.shape[3:]))
         point.append(p.reshape((3, k * n_pairs) + p.shape[3:]))
-        valid.append(ok.reshape(-1))
         body_a += [sys.collider_body[i] for _ in range(k) for i in pairs.a]
         body_b += [sys.collider_body[i] for _ in range(k) for i in pairs.b]
         on_plane += [ka == "plane"] * (n_pairs * k)
     if not dist:
         z = jnp.zeros((0,) + qp.pos.shape[2:], qp.pos.dtype)
         return Contacts(z, jnp.zeros((3,) + z.shape, z.dtype), jnp.zeros((3,) + z.shape, z.dtype),
-                        jnp.zeros((0,), bool), (), (), ())
+                        (), (), ())
     return Contacts(jnp.concatenate(dist), jnp.concatenate(normal, axis=1),
-                    jnp.concatenate(point, axis=1), np.concatenate(valid),
+                    jnp.concatenate(point, axis=1),
                     tuple(body_a), tuple(body_b), tuple(on_plane))
 
 
@@ -112,8 +103,7 @@ def detect(sys, qp) -> Contacts:
     """Contact candidates of every collider pair of one scene in the public
     layout: dist [K], normal and point [K, 3] (qp: [bodies, 3 or 4])."""
     c = detect_soa(soa_system(sys), soa_qp(qp))
-    return c.replace(dist=c.dist[:, 0], normal=c.normal[..., 0].T, point=c.point[..., 0].T,
-                     valid=jnp.asarray(c.valid))
+    return c.replace(dist=c.dist[:, 0], normal=c.normal[..., 0].T, point=c.point[..., 0].T)
 
 
 def world_inv_inertia(inv_inertia, rot):
@@ -179,10 +169,11 @@ def impulses(sys, qp, contacts: Contacts, h):
             k = k + cross(matvec(i_a, cross(r_a, direction)), r_a)
         return dot(k, direction)
 
-    j = (-(1.0 + sys.elasticity) * v_n - sys.baumgarte_erp * d / h) / (inv_m + kappa(n))
-    active = (d < 0) & (v_n < 0) & (j > 0)
-    if not np.all(contacts.valid):
-        active = active & contacts.valid[:, None]
+    # target normal speed: the bounce of an approach, or at least the Baumgarte
+    # speed -beta d / h out of the overlap (also for a contact already separating)
+    target = -sys.elasticity * jnp.minimum(v_n, 0.0) - sys.baumgarte_erp * d / h
+    j = (target - v_n) / (inv_m + kappa(n))
+    active = (d < 0) & (j > 0)
     j = jnp.where(active, j, 0.0)
 
     v_t = v - v_n * n

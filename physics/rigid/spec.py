@@ -33,8 +33,10 @@ class SpecError(ValueError):
 class Collider:
     """A collision shape fixed to its body.
 
-    type: sphere (radius), capsule (radius, total `length` along its local z,
-    `end` 0 both end spheres collide, 1 only the +z end, -1 only the -z end),
+    type: sphere (radius), capsule (radius, total `length` along its local z;
+    `end` is accepted for the Brax paper's configs, where 1 or -1 lets only the
+    +z or -z end sphere touch a plane, but both ends always collide here: a
+    rolled ant's shin otherwise passes through the floor knee first and stays),
     box (`halfsize`), plane (the body's local +z is its normal; planes must
     belong to fully frozen bodies). `position` and `rotation` (degrees) place
     it in the body frame."""
