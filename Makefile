@@ -7,7 +7,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test test-oldest-jax bench clean
+
+# The lowest supported versions (pyproject.toml's lower bounds, requirements-oldest.lock) in a venv of their own.
+OLD_VENV  := .venv-oldest
+OLD_BIN   := $(OLD_VENV)/bin
+OLD_STAMP := $(OLD_VENV)/.installed
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -16,12 +21,22 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
+$(OLD_STAMP): pyproject.toml requirements-oldest.lock
+	$(PYTHON) -m venv $(OLD_VENV)
+	$(OLD_BIN)/python -m pip install --quiet --upgrade pip
+	$(OLD_BIN)/python -m pip install --quiet -r requirements-oldest.lock
+	$(OLD_BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(OLD_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/python scripts/train_demo.py --out outputs/demo
 	$(BIN)/python scripts/flock_demo.py --out outputs/demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests
+
+test-oldest-jax: $(OLD_STAMP)
+	$(OLD_BIN)/python -m pytest -q -n 2 tests/physics tests/envs
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/lj_nve.py
@@ -32,4 +47,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/training.py
 
 clean:
-	rm -rf $(VENV) outputs .pytest_cache
+	rm -rf $(VENV) $(OLD_VENV) outputs .pytest_cache

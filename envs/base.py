@@ -21,6 +21,14 @@ Contract for what `step` does with actions (the same for every env):
 - a finished episode is absorbing: stepping a state whose `done` is 1 returns
   that state unchanged with zero reward, until `reset` (or the auto-reset
   wrapper) starts a new episode.
+
+Batches: `VmapWrapper` steps a batch of members through `step_batch(state,
+action, params)` and starts them through `reset_batch(rng, params)`, whose
+default is `jax.vmap` of `step` / `reset` (members see the batch axis by name,
+`in_batch`). An env that can step a whole batch better than vmap does
+overrides them (the rigid envs run the engine's batch-minor `step_batch`);
+wrappers whose logic is elementwise (episodes, action repeat) pass the batch
+through to the env they wrap.
 """
 
 from __future__ import annotations
@@ -35,6 +43,9 @@ import numpy as np
 from flax import struct
 
 Array = jax.Array
+
+# the axis name a batch's vmap gives its members (see Env.in_batch)
+BATCH_AXIS = "gambol_batch"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,6 +187,12 @@ class Env:
 
     def step(self, state: State, action) -> State:
         """Advance one step; see the module docstring for how actions are treated."""
+        action, invalid = self.accept_action(action)
+        return self.conclude(state, self._step(state, action), invalid)
+
+    def accept_action(self, action):
+        """(action clipped and sanitised, 1.0 where it held non-finite values), after
+        the trace-time shape and dtype check of one member's action."""
         action = check_action(action, self.action_spec, self.agents)
         if isinstance(action, dict):
             parts = {t: _clip_and_sanitise(a, self.action_spec[t]) for t, a in action.items()}
@@ -183,9 +200,21 @@ class Env:
             invalid = jnp.any(jnp.stack([p[1] for p in parts.values()]))
         else:
             action, invalid = _clip_and_sanitise(action, self.action_spec)
-        nxt = self._step(state, action)
-        nxt = nxt.replace(info={**nxt.info, "invalid_action": invalid.astype(jnp.float32)})
-        return absorb(state, nxt)
+        return action, invalid.astype(jnp.float32)
+
+    def conclude(self, state: State, nxt: State, invalid) -> State:
+        """`nxt` with the invalid-action flag, or `state` itself if it was done (absorbing)."""
+        return absorb(state, nxt.replace(info={**nxt.info, "invalid_action": invalid}))
+
+    def step_batch(self, state: State, action, params=None) -> State:
+        """Advance a batch of members: every leaf of `state` and `action` has a leading
+        batch axis; `params`, if given, holds each member's physical constants (leaves
+        [batch, ...]). Default: `vmap` of `step`."""
+        return vmap_members(self, "step", params)(state, action)
+
+    def reset_batch(self, rng, params=None) -> State:
+        """Initial states for a batch of keys [batch, ...] (see `step_batch`)."""
+        return vmap_members(self, "reset", params)(rng)
 
     def with_params(self, params) -> Env:
         """A copy of this env whose physical constants are `params`."""
@@ -236,6 +265,17 @@ class Env:
     @property
     def unwrapped(self) -> Env:
         return self
+
+
+def vmap_members(env: Env, method: str, params=None):
+    """`jax.vmap` of `env.<method>` over a batch of members, which see the batch axis
+    by name (`in_batch`); with `params` (leaves [batch, ...]) each member runs
+    `env.with_params(its params)`."""
+    env = env.map_unwrapped(lambda e: e.in_batch(BATCH_AXIS))
+    if params is None:
+        return jax.vmap(getattr(env, method), axis_name=BATCH_AXIS)
+    member = lambda p, *args: getattr(env.with_params(p), method)(*args)  # noqa: E731
+    return lambda *args: jax.vmap(member, axis_name=BATCH_AXIS)(params, *args)
 
 
 def _size(spec):

@@ -59,9 +59,8 @@ class Fetch(RigidEnv):
         dist, direction = unit(pos[self.target])
         return self._obs([forward, up, dist, direction, pos, vel, contact_flags(contact)])
 
-    def _step(self, state, action):
+    def transition(self, state, action, qp, contact):
         before = state.pipeline_state
-        qp, contact = self.physics(before, action)
         t = self.torso
         dist, direction = unit(qp.pos[self.target] - qp.pos[t])
         forward = rotate(jnp.array([1.0, 0.0, 0.0], qp.rot.dtype), qp.rot[t])

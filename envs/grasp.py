@@ -85,9 +85,11 @@ class Grasp(RigidEnv):
         delta = delta * jnp.where(norm > 2.0, 2.0 / jnp.maximum(norm, 2.0), 1.0)
         return qp.replace(pos=qp.pos.at[self.palm].set(palm + 0.15 * delta))
 
-    def _step(self, state, action):
-        qp = self.move_palm(state.pipeline_state, action[self.sys.action_size:])
-        qp, contact = self.physics(qp, action[:self.sys.action_size])
+    def prepare(self, state, action):
+        return (self.move_palm(state.pipeline_state, action[self.sys.action_size:]),
+                action[:self.sys.action_size])
+
+    def transition(self, state, action, qp, contact):
         dt = self.sys.dt
         obj_rel = qp.pos[self.object] - qp.pos[self.palm]
         _, obj_dir = unit(obj_rel)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from gambol.envs.rigid_env import RigidEnv
-from gambol.physics.rigid import joint_angles
 
 
 class Halfcheetah(RigidEnv):
@@ -32,13 +31,12 @@ class Halfcheetah(RigidEnv):
     reward_terms = ("reward_run", "reward_ctrl")
 
     def observe(self, qp, contact, info):
-        angles, speeds = joint_angles(self.sys, qp)
+        angles, speeds = contact.joint_angle, contact.joint_speed
         t = self.torso
         return self._obs([qp.pos[t, 2:3], qp.rot[t], angles, qp.vel[t], qp.ang[t], speeds])
 
-    def _step(self, state, action):
+    def transition(self, state, action, qp, contact):
         before = state.pipeline_state
-        qp, contact = self.physics(before, action)
         t = self.torso
         terms = {"reward_run": (qp.pos[t, 0] - before.pos[t, 0]) / self.sys.dt,
                  "reward_ctrl": -0.1 * jnp.sum(action ** 2)}

@@ -36,7 +36,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from gambol.envs.rigid_env import RigidEnv
-from gambol.physics.rigid import joint_angles
 from gambol.physics.rigid.math import quat_to_matrix
 
 
@@ -70,7 +69,7 @@ class Humanoid(RigidEnv):
 
     def observe(self, qp, contact, info):
         sys, b = self.sys, self.moving
-        angles, speeds = joint_angles(sys, qp)
+        angles, speeds = contact.joint_angle, contact.joint_speed
         m, pos, vel = sys.mass[b], qp.pos[b], qp.vel[b]
         d = pos - self.center_of_mass(qp)
         rot = quat_to_matrix(qp.rot[b])
@@ -88,9 +87,8 @@ class Humanoid(RigidEnv):
     def initial_info(self, rng, qp):
         return qp, {"action": jnp.zeros(self.sys.action_size)}
 
-    def _step(self, state, action):
+    def transition(self, state, action, qp, contact):
         before = state.pipeline_state
-        qp, contact = self.physics(before, action)
         terms = {"reward_linvel": 1.25 * (self.center_of_mass(qp)[0]
                                           - self.center_of_mass(before)[0]) / self.sys.dt,
                  "reward_quadctrl": -0.01 * jnp.sum(action ** 2),

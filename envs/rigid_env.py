@@ -9,11 +9,21 @@ terms listed in `reward_terms` sum to the reward.
 
 Subclasses set `asset`, `version`, `observation_size_`, `reward_terms` (and
 `extra_metrics`, `extra_actions` for actions the scene has no joint for) and
-implement `observe(qp, contact, info) -> obs` and `_step`, which calls
-`physics` (one `step_with_info`, whose summed contact velocity changes the
-observations read) and `finish`. Hooks: `initial_qp(rng) -> (qp, contact or
-None)` (default: `default_qp` with a small velocity perturbation, see
-`perturbed_qp`) and `initial_info(rng, qp) -> (qp, info)` (targets, env keys).
+implement `observe(qp, contact, info) -> obs` (`contact`: the step's
+`StepInfo`, with its contact velocity changes and joint angles and speeds) and
+`transition(state, action, qp, contact) -> State`, the reward and termination
+of one member after its physics step, ending in `finish`. Hooks:
+`prepare(state, action) -> (qp, physics action)` (what happens before the
+physics step; default: the state's qp and the action), `initial_qp(rng) ->
+(qp, contact or None)` (default: `default_qp` with a small velocity
+perturbation, see `perturbed_qp`) and `initial_info(rng, qp) -> (qp, info)`
+(targets, env keys).
+
+A step is prepare -> physics -> transition. One member's `step` runs the
+engine's one-scene `step_with_info`; a batch (`step_batch`, what `VmapWrapper`
+calls) runs prepare and transition under `vmap` and the physics of the whole
+batch as one `rigid.step_batch_with_info`, batch-minor inside. With per-member
+physical parameters (domain randomisation) the batch is a `vmap` of `step`.
 """
 
 from __future__ import annotations
@@ -22,9 +32,11 @@ import importlib.resources
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from gambol.envs.base import Box, Env, State
-from gambol.physics.rigid import QP, StepInfo, System, default_qp, load_system, step_with_info
+from gambol.physics.rigid import (QP, StepInfo, System, default_qp, joint_angles, load_system,
+                                  step_batch_with_info, step_with_info)
 from gambol.physics.rigid.math import inv_rotate
 
 
@@ -34,9 +46,10 @@ def load_asset(name: str) -> System:
     return load_system(text)
 
 
-def no_contact(qp: QP) -> StepInfo:
-    """The contact record of a state no step has produced yet (all zero)."""
-    return StepInfo(jnp.zeros_like(qp.vel), jnp.zeros_like(qp.ang))
+def no_contact(sys: System, qp: QP) -> StepInfo:
+    """The step record of a state no step has produced yet: no contacts, and the
+    joint angles and speeds of `qp` (one scene)."""
+    return StepInfo(jnp.zeros_like(qp.vel), jnp.zeros_like(qp.ang), *joint_angles(sys, qp))
 
 
 def contact_flags(contact: StepInfo) -> jax.Array:
@@ -122,7 +135,9 @@ class RigidEnv(Env):
         resets (also the auto-resets inside every training step) embed it as a
         constant instead of recompiling the joint-tree walk."""
         sys = self.params
-        if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(sys)):
+        try:
+            jax.tree.map(np.asarray, sys)
+        except jax.errors.TracerArrayConversionError:        # traced params
             return default_qp(sys)
         cached = getattr(self, "_rest_qp", None)
         if cached is None or cached[0] is not sys:
@@ -142,11 +157,38 @@ class RigidEnv(Env):
         """One `dt` of physics; action: [sys.action_size]."""
         return step_with_info(self.params, qp, action.astype(qp.pos.dtype))
 
+    def prepare(self, state: State, action) -> tuple[QP, jax.Array]:
+        """(qp, physics action [sys.action_size]) for the physics step of one member."""
+        return state.pipeline_state, action
+
+    def transition(self, state: State, action, qp: QP, contact: StepInfo) -> State:
+        """The next `State` of one member from its physics step's `qp` and `contact`."""
+        raise NotImplementedError
+
+    def _step(self, state: State, action) -> State:
+        qp, physics_action = self.prepare(state, action)
+        return self.transition(state, action, *self.physics(qp, physics_action))
+
+    def step_batch(self, state: State, action, params=None) -> State:
+        if params is not None:                  # a system per member: vmap of step
+            return super().step_batch(state, action, params)
+
+        def before(state, action):
+            action, invalid = self.accept_action(action)
+            return (action, invalid) + tuple(self.prepare(state, action))
+
+        def after(state, action, invalid, qp, contact):
+            return self.conclude(state, self.transition(state, action, qp, contact), invalid)
+
+        action, invalid, qp, physics_action = jax.vmap(before)(state, action)
+        qp, contact = step_batch_with_info(self.params, qp, physics_action.astype(qp.pos.dtype))
+        return jax.vmap(after)(state, action, invalid, qp, contact)
+
     def _reset(self, rng) -> State:
         k1, k2 = jax.random.split(rng)
         qp, contact = self.initial_qp(k1)
         qp, info = self.initial_info(k2, qp)
-        contact = no_contact(qp) if contact is None else contact
+        contact = no_contact(self.params, qp) if contact is None else contact
         zero = jnp.zeros(())
         metrics = {k: zero for k in self.reward_terms + self.extra_metrics}
         return State(qp, self.observe(qp, contact, info), zero, zero, metrics, info)

@@ -23,14 +23,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gambol.envs.base import Env, State, Wrapper, is_key_batch, like, split_keys
+from gambol.envs.base import BATCH_AXIS, Env, State, Wrapper, is_key_batch, like, split_keys, vmap_members  # noqa: F401
 
 # Info entries that describe the transition just taken; an auto-reset keeps them
 # from the step, while everything else in `info` comes from the fresh episode.
 TRANSITION_INFO = ("truncation", "invalid_action")
-
-# the axis name VmapWrapper gives its vmap (see Env.in_batch)
-BATCH_AXIS = "gambol_batch"
 
 
 def where_members(mask: jax.Array, a, b):
@@ -51,14 +48,26 @@ class EpisodeWrapper(Wrapper):
         self.episode_length = int(episode_length)
 
     def reset(self, rng) -> State:
-        state = self.env.reset(rng)
+        return self._start(self.env.reset(rng))
+
+    def reset_batch(self, rng, params=None) -> State:
+        return self._start(self.env.reset_batch(rng, params))
+
+    def step(self, state: State, action) -> State:
+        return self._count(state, self.env.step(state, action))
+
+    def step_batch(self, state: State, action, params=None) -> State:
+        return self._count(state, self.env.step_batch(state, action, params))
+
+    @staticmethod
+    def _start(state: State) -> State:
         zeros = jnp.zeros_like(state.done)
         return state.replace(info={**state.info, "steps": zeros.astype(jnp.int32),
                                    "truncation": zeros})
 
-    def step(self, state: State, action) -> State:
+    def _count(self, state: State, nxt: State) -> State:
+        """(elementwise: one member or a batch)"""
         was_done = state.done > 0
-        nxt = self.env.step(state, action)
         steps = nxt.info["steps"] + jnp.where(was_done, 0, 1).astype(jnp.int32)
         out_of_time = steps >= self.episode_length
         truncation = jnp.where(was_done, nxt.info["truncation"],
@@ -77,12 +86,18 @@ class ActionRepeatWrapper(Wrapper):
         self.repeat = int(repeat)
 
     def step(self, state: State, action) -> State:
+        return self._repeat(self.env.step, state, action)
+
+    def step_batch(self, state: State, action, params=None) -> State:
+        return self._repeat(lambda s, a: self.env.step_batch(s, a, params), state, action)
+
+    def _repeat(self, step, state: State, action) -> State:
         if self.repeat == 1:
-            return self.env.step(state, action)
+            return step(state, action)
 
         def one(carry, _):
             s, total = carry
-            s = self.env.step(s, action)
+            s = step(s, action)
             return (s, jax.tree_util.tree_map(jnp.add, total, s.reward)), None
 
         zero = jax.tree_util.tree_map(jnp.zeros_like, state.reward)
@@ -91,7 +106,9 @@ class ActionRepeatWrapper(Wrapper):
 
 
 class VmapWrapper(Wrapper):
-    """A batch of `batch_size` independent members, stepped by one `vmap`.
+    """A batch of `batch_size` independent members, stepped together through the
+    wrapped env's `step_batch` / `reset_batch` (a `vmap` unless the env steps
+    batches itself, see `Env.step_batch`).
 
     `reset(rng)` takes one key (split into `batch_size`) or one key per member.
     With `params` (a pytree whose leaves have a leading `batch_size` axis) each
@@ -124,34 +141,22 @@ class VmapWrapper(Wrapper):
     def with_params(self, params) -> Env:
         return VmapWrapper(self.env, self._batch_size, params)
 
-    def _member_fn(self, method: str):
-        # members see the batch axis by name, so they can agree on batch-wide branches
-        # (a neighbour-list rebuild) instead of each taking both sides of a select
-        env = self.env.map_unwrapped(lambda e: e.in_batch(BATCH_AXIS))
-        if self._params is None:
-            return jax.vmap(getattr(env, method), axis_name=BATCH_AXIS), ()
-        fn = lambda p, *args: getattr(env.with_params(p), method)(*args)  # noqa: E731
-        return jax.vmap(fn, axis_name=BATCH_AXIS), (self._params,)
-
     def reset(self, rng) -> State:
         if not is_key_batch(rng):
             rng = jax.random.split(rng, self._batch_size)
         if jnp.shape(rng)[0] != self._batch_size:
             raise ValueError(f"reset(rng): expected {self._batch_size} keys, got {jnp.shape(rng)[0]}")
-        fn, params = self._member_fn("reset")
-        return fn(*params, rng)
+        return self.env.reset_batch(rng, self._params)
 
     def step(self, state: State, action) -> State:
         for path, leaf in jax.tree_util.tree_leaves_with_path(action):
             if jnp.ndim(leaf) < 1 or jnp.shape(leaf)[0] != self._batch_size:
                 raise ValueError(f"action{jax.tree_util.keystr(path)}: expected a leading batch "
                                  f"axis of {self._batch_size}, got shape {jnp.shape(leaf)}")
-        fn, params = self._member_fn("step")
-        return fn(*params, state, action)
+        return self.env.step_batch(state, action, self._params)
 
     def scripted_action(self, state: State):
-        fn, params = self._member_fn("scripted_action")
-        return fn(*params, state)
+        return vmap_members(self.env, "scripted_action", self._params)(state)
 
     def render(self, state: State) -> np.ndarray:
         """Renders member 0 of the batch."""

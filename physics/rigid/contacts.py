@@ -26,7 +26,7 @@ import numpy as np
 from flax import struct
 
 from gambol.physics.rigid import geometry_soa
-from gambol.physics.rigid.layout import soa_qp, soa_system
+from gambol.physics.rigid.layout import soa_qp, internal_system
 from gambol.physics.rigid.soa import (cross, dot, fold, matvec, part, quat_column, quat_mul, quat_to_matrix, rotate,
                                       scatter_rows, sum_rows, take_rows)
 
@@ -47,9 +47,9 @@ def _items(x, idx, axis=0, elementwise=True):
     array (a constant in the program, not a gather kernel; `fold`ed when only
     used elementwise), else a gather."""
     idx = np.asarray(idx, np.int32)
-    if isinstance(x, jax.core.Tracer):
+    if not isinstance(x, np.ndarray):       # traced (see layout.internal_system)
         return jnp.take(x, idx, axis=axis)
-    v = np.take(np.asarray(x), idx, axis=axis)
+    v = np.take(x, idx, axis=axis)
     return fold(v) if elementwise else v
 
 
@@ -102,7 +102,7 @@ def detect_soa(sys, qp) -> Contacts:
 def detect(sys, qp) -> Contacts:
     """Contact candidates of every collider pair of one scene in the public
     layout: dist [K], normal and point [K, 3] (qp: [bodies, 3 or 4])."""
-    c = detect_soa(soa_system(sys), soa_qp(qp))
+    c = detect_soa(internal_system(sys), soa_qp(qp))
     return c.replace(dist=c.dist[:, 0], normal=c.normal[..., 0].T, point=c.point[..., 0].T)
 
 

@@ -1,11 +1,13 @@
 """Whole-system measures for checking a simulation: momentum, angular
-momentum, kinetic and potential energy, joint anchor error."""
+momentum, kinetic and potential energy, joint anchor error, penetration of
+the colliders that collide with a plane."""
 
 from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
 
+from gambol.physics.rigid.contacts import detect
 from gambol.physics.rigid.math import inv_rotate, quat_mul, quat_to_matrix, rotate
 
 
@@ -73,3 +75,15 @@ def spring_energy(sys, qp):
         elif g.dof == 2:
             total = total + 0.5 * jnp.sum(g.stiffness * jnp.sum(mp[..., 0] * mc[..., 1], -1) ** 2)
     return total
+
+
+def plane_penetration(sys, qp):
+    """How deep the deepest collider that collides with a plane (the floor) is
+    inside it, in metres (0 when none overlaps): -min of the contact distances
+    of every plane pair (capsule end spheres, box corners, spheres). Colliders
+    excluded from the plane pairs (e.g. the ant's thighs) are not counted."""
+    c = detect(sys, qp)
+    on_plane = np.asarray(c.on_plane, bool)
+    if not on_plane.any():
+        return jnp.zeros((), qp.pos.dtype)
+    return jnp.maximum(-jnp.min(c.dist[np.flatnonzero(on_plane)]), 0.0)

@@ -10,7 +10,7 @@ torque about an axis turns the child positively about it.
 
 Inside the step everything is in the engine's component-first layout
 (`soa.py`): the state `qp` holds [3 or 4, bodies, envs] arrays, the group's
-parameters are in `layout.soa_system` shapes, `action` is [action_size, envs].
+parameters are in `layout.internal_system` shapes, `action` is [action_size, envs].
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from gambol.physics.rigid.layout import soa_qp, soa_system
+from gambol.physics.rigid.layout import soa_qp, internal_system
 from gambol.physics.rigid.soa import (cross, dot, quat_conj, quat_mul, quat_column, quat_to_euler, rotate,
                                       scatter_rows, take_rows)
 
@@ -139,20 +139,27 @@ def joint_forces(sys, qp, actuations):
     return total[:3], total[3:]
 
 
-def joint_angles(sys, qp):
-    """(angles, speeds), each [sys.action_size]: every joint DoF in action-slot
-    order (the joints' spec order), radians and radians per second.
-    qp in the public layout ([bodies, 3])."""
+def slot_angles(sys, qp):
+    """(angles, speeds), each [action_size, B]: every joint DoF in action-slot
+    order, from the internal system and state (qp [3 or 4, bodies, B])."""
     if not sys.joints:
-        z = jnp.zeros((0,), qp.pos.dtype)
+        z = jnp.zeros((0,) + qp.pos.shape[2:], qp.pos.dtype)
         return z, z
-    sys, qp = soa_system(sys), soa_qp(qp)
     angles, speeds, slots = [], [], []
     for group in sys.joints:
         (rot_p, ang_p), (rot_c, ang_c) = take_rows((qp.rot, qp.ang), group.parent, group.child)
-        a, s, *_ = joint_state(group, rot_p, rot_c, ang_p, ang_c)
-        angles.append(a[..., 0].T.reshape(-1))
-        speeds.append(s[..., 0].T.reshape(-1))
+        a, s, *_ = joint_state(group, rot_p, rot_c, ang_p, ang_c)       # [dof, J, B]
+        angles.append(jnp.swapaxes(a, 0, 1).reshape((-1,) + a.shape[2:]))
+        speeds.append(jnp.swapaxes(s, 0, 1).reshape((-1,) + s.shape[2:]))
         slots += [i for row in group.action_slots for i in row]
     order = np.argsort(slots)
     return jnp.concatenate(angles)[order], jnp.concatenate(speeds)[order]
+
+
+def joint_angles(sys, qp):
+    """(angles, speeds), each [sys.action_size]: every joint DoF in action-slot
+    order (the joints' spec order), radians and radians per second.
+    qp in the public layout ([bodies, 3]). A step's `StepInfo` carries the same
+    for the state it returns."""
+    angles, speeds = slot_angles(internal_system(sys), soa_qp(qp))
+    return angles[:, 0], speeds[:, 0]

@@ -20,9 +20,13 @@ from gambol.physics.rigid.soa import fold
 
 
 def _host(x):
-    """x as a numpy array when it is concrete (a system built outside the
-    trace: its conversions then stay constants of the program), else x."""
-    return x if isinstance(x, jax.core.Tracer) else np.asarray(x)
+    """x as a numpy array when its value is known while tracing (a system
+    built outside the trace: its conversions then stay constants of the
+    program), else x (a traced array)."""
+    try:
+        return np.asarray(x)
+    except jax.errors.TracerArrayConversionError:
+        return x
 
 
 def _vectors(x):
@@ -41,17 +45,11 @@ def soa_qp(qp: QP) -> QP:
     return QP(*(_vectors(x) for x in (qp.pos, qp.rot, qp.vel, qp.ang)))
 
 
-def soa_batch(x):
-    """[envs, bodies, k] -> [k, bodies, envs]"""
-    return jnp.transpose(x, (2, 1, 0))
-
-
-public_batch = soa_batch
-"""[k, bodies, envs] -> [envs, bodies, k]: the same transpose (its own inverse)."""
-
-
-def soa_system(sys):
-    """`sys` with every array in the internal broadcast shapes."""
+def internal_system(sys):
+    """`sys` with every array in the internal broadcast shapes: the one place
+    where a concrete system's arrays become numpy constants (and arrays of one
+    repeated value literals, `soa.fold`); downstream, a numpy array means a
+    constant of the program and a jax array a traced value."""
     joints = tuple(g.replace(
         parent_offset=_vectors(g.parent_offset), child_offset=_vectors(g.child_offset),
         frame=_vectors(g.frame), stiffness=fold(_scalars(g.stiffness)),

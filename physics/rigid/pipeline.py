@@ -8,46 +8,46 @@ Per substep of length h = dt / substeps (the Brax paper's order):
 3. contacts: velocity-level impulses with Baumgarte stabilisation.
 Frozen world axes are masked out of every update.
 
-The substeps run in the internal layout of `layout.py` (components first,
-environments last). `step` is written for one scene; it is a primitive
-whose `jax.vmap` batching rule steps the whole batch of scenes at once with
-the batch as the minor axis, instead of vmap's default batch-major arrays
-(about 2x faster on XLA:CPU), tracing only that batched step. Reverse-mode
-gradients go through the same equations (`jax.custom_vjp`, the backward pass
-re-runs the one-scene step under `jax.vjp`); forward-mode (`jax.jvp`) is not
-supported. When the system itself is batched (vmapped physical parameters)
-the default batching is used. A concrete system (not traced) is carried as
-static data, so its arrays are constants of the program: XLA:CPU on jax
->= 0.5 compiles every fused kernel apart, and the step is written for few of
-them (see `soa.take_rows`, `soa.part`).
+Two entry points, one set of equations:
+- `step(sys, qp, action)`: one scene, a plain function of jax.numpy, so
+  `jax.vmap`, `grad`, `jvp`, `jacfwd` and `hessian` all go through it as they
+  would through any function (under `vmap` with vmap's batch-major layout).
+- `step_batch(sys, qp, action)`: a batch of scenes [B, ...] stepped with the
+  batch as the minor axis of every array (components first, `layout.py`),
+  which XLA:CPU vectorises (about 2x faster than `vmap(step)` on a CPU). On a
+  CPU the batch runs in chunks of `CHUNK_BY_BACKEND["cpu"]` scenes whose working
+  set stays in cache; on a GPU or TPU it is one program. Batch-aware envs reach
+  it through `Env.step_batch` (see `envs/base.py`).
+
+A concrete `System` (closed over, not a traced argument) enters the program as
+constants, folded once by `layout.internal_system`; a traced one (vmapped or
+differentiated physical parameters) runs the same code on traced arrays.
 """
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import struct
-from jax.interpreters import batching, mlir
-
-try:
-    from jax.extend.core import Primitive
-except ImportError:         # jax < 0.4.31
-    from jax.core import Primitive
 
 from gambol.physics.rigid.contacts import detect_soa, impulses
-from gambol.physics.rigid.joints import actuation, joint_forces
-from gambol.physics.rigid.layout import public_batch, soa_batch, soa_system
+from gambol.physics.rigid.joints import actuation, joint_forces, slot_angles
+from gambol.physics.rigid.layout import internal_system
 from gambol.physics.rigid.qp import QP
 from gambol.physics.rigid.soa import cross, integrate_rotation, inv_rotate, rotate
 
 
 @struct.dataclass
 class StepInfo:
-    """What a step did, summed over its substeps: contact velocity changes
-    (contact_vel, contact_ang: [bodies, 3]; the Brax paper's envs observe these)."""
+    """What a step did and where it left the joints (leading batch axes as the
+    state's): the contact velocity changes summed over its substeps
+    (contact_vel, contact_ang: [bodies, 3]; the Brax paper's envs observe these)
+    and every joint DoF's angle and speed at its end (joint_angle, joint_speed:
+    [action_size], radians and radians per second, as `joint_angles`)."""
     contact_vel: jnp.ndarray
     contact_ang: jnp.ndarray
+    joint_angle: jnp.ndarray
+    joint_speed: jnp.ndarray
 
 
 # -- the substep, in the internal layout: qp [3 or 4, bodies, envs], action [A, envs]
@@ -103,152 +103,92 @@ def advance(sys, state, action):
     return jax.lax.scan(substep, state, None, length=sys.substeps)[0]
 
 
-# -- batches of scenes: qp [envs, bodies, 3 or 4], action [envs, A]
+# -- public entry points: qp [..., bodies, 3 or 4], action [..., A]
 
-CHUNK = 128
-"""Scenes stepped together at most: a bigger batch runs in chunks of this many
-(`lax.map`), whose working set stays in cache (ant at batch 1024: 1.6x faster)."""
-
-
-def _step_batch(sys, qp: QP, action):
-    size = action.shape[0]
-    chunks, rest = divmod(size, CHUNK)
-    if chunks < 2:
-        return _step_chunk(sys, qp, action)
-    head = jax.tree.map(lambda x: x[:size - rest].reshape((chunks, CHUNK) + x.shape[1:]), (qp, action))
-    out = jax.lax.map(lambda args: _step_chunk(sys, *args), head)
-    out = jax.tree.map(lambda x: x.reshape((chunks * CHUNK,) + x.shape[2:]), out)
-    if rest:
-        tail = _step_chunk(sys, *jax.tree.map(lambda x: x[size - rest:], (qp, action)))
-        out = jax.tree.map(lambda x, y: jnp.concatenate([x, y]), out, tail)
-    return out
+CHUNK_BY_BACKEND = {"cpu": 128}
+"""Scenes `step_batch` steps together at most, per backend (`jax.default_backend()`);
+a bigger batch runs in chunks of this many (`lax.map`). A CPU gains from a
+working set that stays in cache (ant at batch 1024: 1.6x faster); a backend
+not listed steps the whole batch as one program."""
 
 
-def _step_chunk(sys, qp: QP, action):
-    sys = sys.sys if isinstance(sys, _Constant) else sys
-    zero = jnp.zeros((6,) + qp.vel.shape[1::-1], qp.vel.dtype)
-    state = advance(soa_system(sys), jnp.concatenate([soa_batch(x) for x in jax.tree.leaves(qp)] + [zero]), action.T)
-    qp, dvel, dang = jax.tree.map(public_batch, _unpack(state))
-    return qp, StepInfo(dvel, dang)
+def _leaves(qp: QP) -> list:
+    return [qp.pos, qp.rot, qp.vel, qp.ang]
 
 
-def _one(sys, qp: QP, action):
-    """One scene (qp [bodies, 3 or 4], action [A]) as a batch of one."""
-    qp, info = _step_batch(sys, jax.tree.map(lambda x: x[None], qp), action[None])
-    return jax.tree.map(lambda x: x[0], (qp, info))
+def _check(sys, qp: QP, action, batch: tuple, where: str):
+    """Trace-time shape check: qp leaves [*batch, bodies, 3 or 4], action [*batch, A]."""
+    n = sys.num_bodies
+    want = {"pos": batch + (n, 3), "rot": batch + (n, 4), "vel": batch + (n, 3), "ang": batch + (n, 3)}
+    hint = ("; for a batch of scenes use step_batch" if len(batch) == 0 else
+            "; for one scene use step") if jnp.ndim(action) != len(batch) + 1 else ""
+    for name, shape in want.items():
+        got = jnp.shape(getattr(qp, name))
+        if got != shape:
+            raise ValueError(f"{where}: qp.{name} expected shape {shape} for system {sys.spec.name!r}, "
+                             f"got {got}{hint}")
+    if jnp.shape(action) != batch + (sys.action_size,):
+        raise ValueError(f"{where}: action expected shape {batch + (sys.action_size,)} for system "
+                         f"{sys.spec.name!r}, got {jnp.shape(action)}{hint}")
 
 
-def _vmap_rule(fn, merge):
-    """A custom_vmap rule: with the system batched (vmapped physical
-    parameters), jax's default batching of `fn`; otherwise the unbatched
-    state or action broadcast to `size` and `merge(size, qp, action)`."""
-    def rule(size, in_batched, sys, qp, action):
-        if any(jax.tree.leaves(in_batched[0])):
-            axes = jax.tree.map(lambda b: 0 if b else None, tuple(in_batched))
-            out = jax.vmap(fn, in_axes=axes)(sys, qp, action)
-        else:
-            qp, action = (jax.tree.map(lambda x, b: x if b else jnp.broadcast_to(x, (size,) + x.shape), t, tb)
-                          for t, tb in ((qp, in_batched[1]), (action, in_batched[2])))
-            out = merge(size, sys, qp, action)
-        return out, jax.tree.map(lambda _: True, out)
-    return rule
-
-
-@jax.custom_batching.custom_vmap
-def _batch_of_batches(sys, qp, action):
-    return _step_batch(sys, qp, action)
-
-
-def _merged(size, sys, qp, action):
-    """vmap of a batch (nested vmaps): fold the new axis into the batch axis."""
-    inner = action.shape[1]
-    flat = lambda x: x.reshape((size * inner,) + x.shape[2:])     # noqa: E731
-    out = _batch_of_batches(sys, jax.tree.map(flat, qp), flat(action))
-    return jax.tree.map(lambda x: x.reshape((size, inner) + x.shape[1:]), out)
-
-
-_batch_of_batches.def_vmap(_vmap_rule(_step_batch, _merged))
-
-
-# One scene's step is a primitive of its own: under `jax.vmap` its batching
-# rule traces the batched step once (`_batch_of_batches`), where a
-# `custom_vmap` would first trace the one-scene step too, only for its shapes.
-_one_p = Primitive("gambol_rigid_step")
-_one_p.multiple_results = True
-
-
-def _unflatten_call(fn, tree):
-    return lambda *flat: jax.tree.leaves(fn(*jax.tree.unflatten(tree, flat)))
-
-
-def _one_abstract(*avals, tree):
-    """The new state has the old one's shapes; the contact sums [bodies, 3] the velocity's."""
-    sys, qp, action = jax.tree.unflatten(tree, avals)
-    return jax.tree.leaves(qp) + [qp.vel, qp.vel]
-
-
-def _one_batched(args, dims, *, tree):
-    size = next(x.shape[d] for x, d in zip(args, dims) if d is not None)
-    args = [x if d is None else jnp.moveaxis(x, d, 0) for x, d in zip(args, dims)]
-    sys, qp, action = jax.tree.unflatten(tree, args)
-    in_batched = jax.tree.unflatten(tree, [d is not None for d in dims])
-    out, _ = _vmap_rule(_one, lambda size, sys, qp, action: _batch_of_batches(sys, qp, action))(
-        size, in_batched, sys, qp, action)
-    leaves = jax.tree.leaves(out)
-    return leaves, [0] * len(leaves)
-
-
-_one_p.def_impl(lambda *flat, tree: _unflatten_call(_one, tree)(*flat))      # eager: op by op
-_one_p.def_abstract_eval(_one_abstract)
-mlir.register_lowering(_one_p, lambda ctx, *flat, tree: mlir.lower_fun(_unflatten_call(_one, tree),
-                                                                        multiple_results=True)(ctx, *flat))
-batching.primitive_batchers[_one_p] = _one_batched
-
-
-def _vmappable(sys, qp, action):
-    flat, tree = jax.tree.flatten((sys, qp, action))
-    out = _one_p.bind(*flat, tree=tree)
-    return QP(*out[:4]), StepInfo(*out[4:])
-
-
-@jax.custom_vjp
-def _step(sys, qp, action):
-    return _vmappable(sys, qp, action)
-
-
-def _step_fwd(sys, qp, action):
-    return _vmappable(sys, qp, action), (sys, qp, action)
-
-
-def _step_bwd(inputs, cotangent):
-    return jax.vjp(_one, *inputs)[1](cotangent)
-
-
-_step.defvjp(_step_fwd, _step_bwd)
-
-
-class _Constant:
-    """A concrete `System` carried through `_step` as static data (a pytree
-    without leaves), so that its arrays are constants of the compiled program,
-    folded where they are indexed or uniform, rather than traced inputs."""
-
-    def __init__(self, sys):
-        self.sys = sys
-
-
-jax.tree_util.register_pytree_node(_Constant, lambda c: ((), c), lambda c, _: c)
+def _run(sys, qp: QP, action):
+    """The step in the internal layout: qp leaves [k, bodies, B], action [A, B]."""
+    isys = internal_system(sys)
+    zero = jnp.zeros((6,) + qp.vel.shape[1:], qp.vel.dtype)
+    qp, dvel, dang = _unpack(advance(isys, jnp.concatenate(_leaves(qp) + [zero]), action))
+    angle, speed = slot_angles(isys, qp)
+    return qp, StepInfo(dvel, dang, angle, speed)
 
 
 def step_with_info(sys, qp: QP, action) -> tuple[QP, StepInfo]:
-    """Advance one scene by `sys.dt`. qp: [bodies, 3 or 4]; action: [sys.action_size].
-    Vmap it for a batch of scenes."""
-    if action.shape != (sys.action_size,):
-        raise ValueError(f"step: action expected shape ({sys.action_size},) for system "
-                         f"{sys.spec.name!r}, got {action.shape}")
-    traced = any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(sys))
-    return _step(sys if traced else _Constant(sys), qp, action)
+    """Advance one scene by `sys.dt`. qp: [bodies, 3 or 4]; action: [sys.action_size]."""
+    _check(sys, qp, action, (), "step")
+    qp, info = _run(sys, QP(*(x.T[..., None] for x in _leaves(qp))), action[:, None])
+    return jax.tree.map(lambda x: x[..., 0].T, (qp, info))
 
 
 def step(sys, qp: QP, action) -> QP:
     """Advance `qp` by `sys.dt` (`sys.substeps` substeps). action: [sys.action_size]."""
     return step_with_info(sys, qp, action)[0]
+
+
+def _batch_minor(x):
+    """[B, n, k] <-> [k, n, B] (its own inverse)."""
+    return jnp.transpose(x, (2, 1, 0))
+
+
+def _chunk(sys, qp: QP, action):
+    qp, info = _run(sys, QP(*map(_batch_minor, _leaves(qp))), action.T)
+    return QP(*map(_batch_minor, _leaves(qp))), StepInfo(*map(_batch_minor, (info.contact_vel, info.contact_ang)),
+                                                info.joint_angle.T, info.joint_speed.T)
+
+
+def step_batch_with_info(sys, qp: QP, action, chunk: int | None | str = "auto") -> tuple[QP, StepInfo]:
+    """Advance a batch of scenes with one system: qp [B, bodies, 3 or 4], action
+    [B, sys.action_size]. `chunk`: scenes stepped together at most (None: all;
+    "auto": `CHUNK_BY_BACKEND` of the default backend)."""
+    if jnp.ndim(action) != 2:
+        raise ValueError(f"step_batch: action expected shape (batch, {sys.action_size}), got "
+                         f"{jnp.shape(action)}; for one scene use step")
+    size = jnp.shape(action)[0]
+    _check(sys, qp, action, (size,), "step_batch")
+    if chunk == "auto":
+        chunk = CHUNK_BY_BACKEND.get(jax.default_backend())
+    if chunk is not None and (not isinstance(chunk, int) or chunk < 1):
+        raise ValueError(f"step_batch: chunk expected a positive int, None or 'auto', got {chunk!r}")
+    chunks, rest = divmod(size, chunk) if chunk else (1, 0)
+    if chunks < 2:
+        return _chunk(sys, qp, action)
+    head = jax.tree.map(lambda x: x[:size - rest].reshape((chunks, chunk) + x.shape[1:]), (qp, action))
+    out = jax.lax.map(lambda args: _chunk(sys, *args), head)
+    out = jax.tree.map(lambda x: x.reshape((chunks * chunk,) + x.shape[2:]), out)
+    if rest:
+        tail = _chunk(sys, *jax.tree.map(lambda x: x[size - rest:], (qp, action)))
+        out = jax.tree.map(lambda x, y: jnp.concatenate([x, y]), out, tail)
+    return out
+
+
+def step_batch(sys, qp: QP, action, chunk: int | None | str = "auto") -> QP:
+    """`step` for a batch of scenes (see `step_batch_with_info`)."""
+    return step_batch_with_info(sys, qp, action, chunk)[0]

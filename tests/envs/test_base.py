@@ -106,37 +106,37 @@ def test_vmap_of_a_bare_env_matches_single_members():
         np.testing.assert_allclose(batch.obs[i], single.obs, rtol=1e-6)
 
 
+@pytest.mark.usefixtures("x64")
 def test_grad_of_a_scanned_return_matches_finite_differences():
-    with jax.enable_x64():
-        env = envs.make("pendulum")
-        state = env.reset(KEY)
-        state = jax.tree_util.tree_map(lambda x: x.astype(jnp.float64)
-                                       if jnp.issubdtype(x.dtype, jnp.floating) else x, state)
+    env = envs.make("pendulum")
+    state = env.reset(KEY)
+    state = jax.tree_util.tree_map(lambda x: x.astype(jnp.float64)
+                                   if jnp.issubdtype(x.dtype, jnp.floating) else x, state)
 
-        def ret(actions):
-            def body(s, a):
-                s = env.step(s, a)
-                return s, s.reward
-            return jnp.sum(jax.lax.scan(body, state, actions)[1])
+    def ret(actions):
+        def body(s, a):
+            s = env.step(s, a)
+            return s, s.reward
+        return jnp.sum(jax.lax.scan(body, state, actions)[1])
 
-        actions = 0.3 * jnp.sin(jnp.arange(20.0))[:, None]
-        g = jax.grad(ret)(actions)
-        eps = 1e-6
-        for t in (0, 7, 19):
-            e = jnp.zeros_like(actions).at[t, 0].set(eps)
-            fd = (ret(actions + e) - ret(actions - e)) / (2 * eps)
-            np.testing.assert_allclose(g[t, 0], fd, rtol=1e-5, atol=1e-8)
-        assert np.any(g != 0)
+    actions = 0.3 * jnp.sin(jnp.arange(20.0))[:, None]
+    g = jax.grad(ret)(actions)
+    eps = 1e-6
+    for t in (0, 7, 19):
+        e = jnp.zeros_like(actions).at[t, 0].set(eps)
+        fd = (ret(actions + e) - ret(actions - e)) / (2 * eps)
+        np.testing.assert_allclose(g[t, 0], fd, rtol=1e-5, atol=1e-8)
+    assert np.any(g != 0)
 
 
 @pytest.mark.parametrize("name", ["tag", "pendulum"])
+@pytest.mark.usefixtures("x64")
 def test_state_dtypes_stay_fixed_under_float64_so_scans_and_resets_compose(name):
-    with jax.enable_x64():
-        env = envs.create(name, episode_length=2, batch_size=2)
-        state = env.reset(KEY)
-        action = jax.tree_util.tree_map(lambda x: jnp.zeros((2,) + x.shape[1:]),
-                                        env.scripted_action(state))
-        out = jax.jit(lambda s: jax.lax.scan(lambda s, _: (env.step(s, action), None), s, None,
-                                             length=5)[0])(state)
-        same = jax.tree_util.tree_map(lambda a, b: a.dtype == b.dtype, out, state)
-        assert all(jax.tree_util.tree_leaves(same))
+    env = envs.create(name, episode_length=2, batch_size=2)
+    state = env.reset(KEY)
+    action = jax.tree_util.tree_map(lambda x: jnp.zeros((2,) + x.shape[1:]),
+                                    env.scripted_action(state))
+    out = jax.jit(lambda s: jax.lax.scan(lambda s, _: (env.step(s, action), None), s, None,
+                                         length=5)[0])(state)
+    same = jax.tree_util.tree_map(lambda a, b: a.dtype == b.dtype, out, state)
+    assert all(jax.tree_util.tree_leaves(same))

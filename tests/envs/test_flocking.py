@@ -147,24 +147,24 @@ def test_metrics_against_brute_force():
                                np.hypot(np.cos(th).mean(), np.sin(th).mean()), rtol=1e-5)
 
 
+@pytest.mark.usefixtures("x64")
 def test_gradient_of_final_polarization_matches_finite_differences():
-    with jax.enable_x64():
-        env = envs.make("boids", num_boids=8, box_size=100.0, neighbor_list=False)
-        state = env.reset(KEY)
-        state = jax.tree_util.tree_map(lambda x: x.astype(jnp.float64)
-                                       if jnp.issubdtype(x.dtype, jnp.floating) else x, state)
+    env = envs.make("boids", num_boids=8, box_size=100.0, neighbor_list=False)
+    state = env.reset(KEY)
+    state = jax.tree_util.tree_map(lambda x: x.astype(jnp.float64)
+                                   if jnp.issubdtype(x.dtype, jnp.floating) else x, state)
 
-        @jax.jit
-        def final_polarization(align_strength):
-            e = env.with_params(env.params.replace(align_strength=align_strength))
-            out = jax.lax.scan(lambda s, _: (e.step(s), None), state, None, length=20)[0]
-            return out.metrics["polarization"]
+    @jax.jit
+    def final_polarization(align_strength):
+        e = env.with_params(env.params.replace(align_strength=align_strength))
+        out = jax.lax.scan(lambda s, _: (e.step(s), None), state, None, length=20)[0]
+        return out.metrics["polarization"]
 
-        g = jax.grad(final_polarization)(12.0)
-        eps = 1e-5
-        fd = (final_polarization(12.0 + eps) - final_polarization(12.0 - eps)) / (2 * eps)
-        np.testing.assert_allclose(g, fd, rtol=1e-4)
-        assert g != 0
+    g = jax.grad(final_polarization)(12.0)
+    eps = 1e-5
+    fd = (final_polarization(12.0 + eps) - final_polarization(12.0 - eps)) / (2 * eps)
+    np.testing.assert_allclose(g, fd, rtol=1e-4)
+    assert g != 0
 
 
 def test_cohesion_can_use_neighbours_outside_the_field_of_view():

@@ -52,8 +52,7 @@ class Rollout:
             contacts = jax.vmap(functools.partial(detect, self.bare.sys))(qp)
             on_plane = np.asarray(contacts.on_plane)
             # signed distance to the floor of every colliding point (capsule ends, box corners)
-            floor_gap = jnp.min(jnp.where(contacts.valid[:, on_plane], contacts.dist[:, on_plane],
-                                          jnp.inf), axis=-1)
+            floor_gap = jnp.min(contacts.dist[:, on_plane], axis=-1)
             out = {"was_done": s.done, "done": nxt.done, "reward": nxt.reward, "pos": qp.pos,
                    "floor_gap": floor_gap, "action": a, "metrics": nxt.metrics,
                    "finite": jnp.all(jnp.isfinite(nxt.obs), -1) & jnp.all(jnp.isfinite(qp.vel), (-1, -2))}

@@ -180,30 +180,30 @@ def test_domain_randomisation_gives_each_member_its_own_params():
         envs.create("pendulum", batch_size=2, randomize_fn=lambda rng, p: {"mass": p.mass})
 
 
+@pytest.mark.usefixtures("x64")
 def test_grad_through_the_full_wrapper_stack_matches_finite_differences():
-    with jax.enable_x64():
-        env = envs.create("pendulum", episode_length=5, action_repeat=2, batch_size=2,
-                          randomize_fn=lambda rng, p: p.replace(length=p.length * (1 + 0.1 * jax.random.normal(rng))))
-        state = env.reset(KEY)
-        state = jax.tree_util.tree_map(lambda x: x.astype(jnp.float64)
-                                       if jnp.issubdtype(x.dtype, jnp.floating) else x, state)
+    env = envs.create("pendulum", episode_length=5, action_repeat=2, batch_size=2,
+                      randomize_fn=lambda rng, p: p.replace(length=p.length * (1 + 0.1 * jax.random.normal(rng))))
+    state = env.reset(KEY)
+    state = jax.tree_util.tree_map(lambda x: x.astype(jnp.float64)
+                                   if jnp.issubdtype(x.dtype, jnp.floating) else x, state)
 
-        @jax.jit
-        def ret(actions):
-            body = lambda s, a: (env.step(s, a),) * 2  # noqa: E731
-            return jnp.sum(jax.lax.scan(body, state, actions)[1].reward)
+    @jax.jit
+    def ret(actions):
+        body = lambda s, a: (env.step(s, a),) * 2  # noqa: E731
+        return jnp.sum(jax.lax.scan(body, state, actions)[1].reward)
 
-        actions = 0.4 * jnp.cos(jnp.arange(16.0)).reshape(8, 2, 1)   # crosses one auto-reset
-        g = jax.grad(ret)(actions)
-        eps = 1e-6
-        for idx in [(0, 0, 0), (3, 1, 0), (6, 0, 0)]:
-            e = jnp.zeros_like(actions).at[idx].set(eps)
-            fd = (ret(actions + e) - ret(actions - e)) / (2 * eps)
-            np.testing.assert_allclose(g[idx], fd, rtol=1e-5, atol=1e-8)
-        # a fresh episode does not depend on the actions of the one before the reset
-        later = jax.grad(lambda a: jnp.sum(jax.lax.scan(
-            lambda s, x: (env.step(s, x),) * 2, state, a)[1].reward[5:]))(actions)
-        assert np.all(later[:5] == 0) and np.any(later[5:] != 0)
+    actions = 0.4 * jnp.cos(jnp.arange(16.0)).reshape(8, 2, 1)   # crosses one auto-reset
+    g = jax.grad(ret)(actions)
+    eps = 1e-6
+    for idx in [(0, 0, 0), (3, 1, 0), (6, 0, 0)]:
+        e = jnp.zeros_like(actions).at[idx].set(eps)
+        fd = (ret(actions + e) - ret(actions - e)) / (2 * eps)
+        np.testing.assert_allclose(g[idx], fd, rtol=1e-5, atol=1e-8)
+    # a fresh episode does not depend on the actions of the one before the reset
+    later = jax.grad(lambda a: jnp.sum(jax.lax.scan(
+        lambda s, x: (env.step(s, x),) * 2, state, a)[1].reward[5:]))(actions)
+    assert np.all(later[:5] == 0) and np.any(later[5:] != 0)
 
 
 def test_multi_agent_envs_go_through_the_same_wrappers():

@@ -210,26 +210,50 @@ def test_gradients_through_a_rollout_match_finite_differences(x64):
 
 # -- a long articulated run -------------------------------------------------------
 
-def test_ant_survives_100000_random_action_steps():
+def test_no_ant_foot_or_torso_sinks_into_the_floor_over_256_random_action_runs():
+    """The invariant over many seeds at once (any CPU's rounding gives some other
+    set of chaotic trajectories, the statistics hold): 256 ants x 2,000 random-
+    action steps from the rest pose, every collider that collides with the floor
+    stays within 5 cm of it (the one-ended shin contacts of the Brax paper let
+    about 1 run in 20 put a shin 25 cm under the floor within 20,000 steps)."""
     sys = R.load_system(ANT)
-    ground = sys.body_index("Ground")
-    lower = np.array([i for i in range(sys.num_bodies) if i != ground])
+    n = 256
+    penetration = jax.vmap(lambda qp: D.plane_penetration(sys, qp))
 
     @jax.jit
     def chunk(qp, key):
         def body(carry, key):
-            qp, low = carry
-            qp = R.step(sys, qp, jax.random.uniform(key, (8,), minval=-1, maxval=1))
-            z = R.qp.lowest_points(sys, qp.pos, qp.rot)
-            return (qp, jnp.minimum(low, jnp.min(z))), None
-        (qp, low), _ = jax.lax.scan(body, (qp, jnp.inf), jax.random.split(key, 10_000))
-        return qp, low
+            qp, deepest = carry
+            qp = R.step_batch(sys, qp, jax.random.uniform(key, (n, 8), minval=-1, maxval=1))
+            return (qp, jnp.maximum(deepest, penetration(qp))), None
+        return jax.lax.scan(body, (qp, jnp.zeros(n)), jax.random.split(key, 500))[0]
 
-    qp, key = R.default_qp(sys), jax.random.PRNGKey(7)
-    lowest = np.inf
-    for k in jax.random.split(key, 10):
-        qp, low = chunk(qp, k)
-        lowest = min(lowest, float(low))
+    qp = jax.tree.map(lambda x: jnp.broadcast_to(x, (n,) + x.shape), R.default_qp(sys))
+    deepest = np.zeros(n)
+    for key in jax.random.split(jax.random.PRNGKey(0), 4):
+        qp, d = chunk(qp, key)
+        deepest = np.maximum(deepest, np.asarray(d))
     assert np.all(np.isfinite(np.asarray(qp.pos))) and np.all(np.isfinite(np.asarray(qp.vel)))
-    assert lowest > -0.05            # no collider ever sinks more than 5 cm into the floor
-    assert np.all(np.asarray(qp.pos[lower, 2]) > 0.0)
+    assert deepest.max() < 0.05, f"deepest {deepest.max():.3f} m in run {deepest.argmax()}"
+    assert np.mean(deepest) < 0.02
+
+
+def test_a_capsule_under_the_floor_end_first_is_pushed_out_whichever_end_is_down():
+    """The failure behind the sinking ants, in isolation: a shin (a capsule whose
+    `end` = -1 marks its foot) with its other end 10 cm under the floor and its foot
+    above. Both end spheres collide, so the buried end is pushed out; with only
+    the foot colliding it stayed under the floor for good."""
+    for end in (-1, 0, 1):
+        shin = R.Body("shin", mass=1.0, colliders=(R.Collider("capsule", radius=0.08, length=0.7, end=end),),
+                      position=(0.0, 0.0, 0.0), rotation=(-150.0, 0.0, 0.0))
+        sys = R.build_system(R.SystemSpec("shin", (shin, GROUND), dt=0.01, substeps=8))
+        qp = R.default_qp(sys)
+        ends = qp.pos[0] + jnp.array([[1.0], [-1.0]]) * R.math.rotate(jnp.array([0.0, 0.0, 0.27]), qp.rot[0])
+        low = int(jnp.argmin(ends[:, 2]))
+        # bury the lower end sphere 10 cm deep
+        qp = qp.replace(pos=qp.pos.at[0, 2].add(-(ends[low, 2] - 0.08) - 0.10))
+        assert abs(float(D.plane_penetration(sys, qp)) - 0.10) < 1e-5
+        qps = rollout(sys, qp, idle(sys, 200))
+        depth = np.asarray(jax.vmap(lambda q: D.plane_penetration(sys, q))(qps))
+        assert depth[-1] < 0.01, (end, depth[-1])
+        assert np.all(np.diff(depth[:20]) <= 1e-6), end        # pushed out monotonically, not pulled in

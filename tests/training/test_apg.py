@@ -19,20 +19,20 @@ def _parts(env_or_name, batch_size, episode_length, hidden, auto_reset=True, **e
     return env, make_policy, init_fn, join
 
 
+@pytest.mark.usefixtures("x64")
 def test_window_gradient_matches_finite_differences():
-    with jax.enable_x64():
-        env, make_policy, init_fn, join = _parts("pendulum", 3, 5, (8,))
-        # tanh(mean) actions and reparameterised samples, one check for both
-        losses = [apg.make_window_loss(env, make_policy, join, horizon_length=8, stochastic=s)
-                  for s in (False, True)]
-        stats, params = init_fn(jax.random.PRNGKey(0))
-        params = jax.tree.map(lambda x: 10.0 * x.astype(jnp.float64), params)  # actions away from 0
-        state = apg.desynchronize(env.reset(jax.random.PRNGKey(1)), jax.random.PRNGKey(2), 5)
-        key = jax.random.PRNGKey(3)
-        fn = jax.jit(lambda p: sum(loss(p, stats, state, key)[0] for loss in losses))
-        # the window crosses auto-resets (episodes of 5 steps, desynchronised)
-        assert float(fn(params)) > 0
-        check_grads(fn, (params,), order=1, modes=("rev",), atol=1e-3, rtol=1e-3, eps=1e-4)
+    env, make_policy, init_fn, join = _parts("pendulum", 3, 5, (8,))
+    # tanh(mean) actions and reparameterised samples, one check for both
+    losses = [apg.make_window_loss(env, make_policy, join, horizon_length=8, stochastic=s)
+              for s in (False, True)]
+    stats, params = init_fn(jax.random.PRNGKey(0))
+    params = jax.tree.map(lambda x: 10.0 * x.astype(jnp.float64), params)  # actions away from 0
+    state = apg.desynchronize(env.reset(jax.random.PRNGKey(1)), jax.random.PRNGKey(2), 5)
+    key = jax.random.PRNGKey(3)
+    fn = jax.jit(lambda p: sum(loss(p, stats, state, key)[0] for loss in losses))
+    # the window crosses auto-resets (episodes of 5 steps, desynchronised)
+    assert float(fn(params)) > 0
+    check_grads(fn, (params,), order=1, modes=("rev",), atol=1e-3, rtol=1e-3, eps=1e-4)
 
 
 def test_window_loss_is_minus_the_mean_reward_and_carries_the_state():
