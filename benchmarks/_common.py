@@ -20,15 +20,15 @@ PEERS = {'jaxmd': [['jax-md==0.2.29']],
                      'gym==0.26.2', 'dm-env', 'absl-py', 'protobuf', 'tensorboardX', 'typing-extensions',
                      'PyYAML', 'Pillow', 'trimesh==3.9.35']],
          # the same brax 0.0.16 on the jax of gambol's venv: runs with two import-time shims (see
-         # benchmarks/_rigid_brax_v1.py); jax 0.10.2 draws other random bits than 0.4.35 (threefry
+         # benchmarks/_rigid_brax_v1.py); jax 0.10.1 draws other random bits than 0.4.35 (threefry
          # partitionable), so its action sequences differ
          'braxv1_jax010': [['--no-deps', 'brax==0.0.16'],
-                           ['jax==0.10.2', 'jaxlib==0.10.2', 'flax==0.12.8', 'optax==0.2.8', 'numpy==2.4.6',
+                           ['jax==0.10.1', 'jaxlib==0.10.1', 'flax==0.12.8', 'optax==0.2.8', 'numpy==2.4.6',
                             'gym==0.26.2', 'dm-env', 'absl-py', 'protobuf', 'tensorboardX',
                             'typing-extensions', 'PyYAML', 'Pillow', 'trimesh==3.9.35']],
          # MuJoCo's own C engine through gymnasium's Ant-v5 (CPU, one process)
          'mujoco': [['mujoco==4.0.0', 'gymnasium[mujoco]==1.4.0']],
-         'brax': [['brax==0.14.2', 'jax==0.10.2', 'jaxlib==0.10.2', 'mujoco==4.0.0',
+         'brax': [['brax==0.14.2', 'jax==0.10.1', 'jaxlib==0.10.1', 'mujoco==4.0.0',
                    'mujoco-mjx==3.17.0']]}
 
 # where the peers' venvs live: $ANCHORS, else $TMPDIR/anchors, else /tmp/anchors
@@ -93,12 +93,13 @@ def ratio(a, b):
   return a / b if a and b else None
 
 
-def time_env_scan(reset_one, step_one, action_size, batch, steps, repeats, seed=0):
+def time_env_scan(reset_one, step_one, action_size, batch, steps, repeats, seed=0, step_batch=None):
   """Throughput of `steps` env steps of `batch` envs in one jitted `lax.scan` (jax imported here,
   so this module still imports without jax).
 
   reset_one(key) -> state of one env; step_one(state, action: [action_size]) -> state; both are
-  vmapped over `batch`. The actions are drawn once, uniform in [-1, 1] ([steps, batch,
+  vmapped over `batch`, unless `step_batch(states, actions: [batch, action_size])` is given (a
+  library's own batched step, e.g. gambol's batch-minor `rigid.step_batch`). The actions are drawn once, uniform in [-1, 1] ([steps, batch,
   action_size], seed `seed`), and the same sequence is replayed by every call, the state carried
   on. Compile (`jit(...).lower(...).compile()`) is timed apart from running; one untimed call,
   then `repeats` timed calls ending in block_until_ready. Returns the figures and the final
@@ -113,7 +114,7 @@ def time_env_scan(reset_one, step_one, action_size, batch, steps, repeats, seed=
   actions = jax.random.uniform(jax.random.PRNGKey(seed), (steps, batch, action_size),
                                minval=-1.0, maxval=1.0)
   keys = jax.random.split(jax.random.PRNGKey(seed + 1), batch)
-  vstep = jax.vmap(step_one)
+  vstep = step_batch or jax.vmap(step_one)
 
   def rollout(state, actions):
     return jax.lax.scan(lambda s, a: (vstep(s, a), None), state, actions)[0]

@@ -1,5 +1,5 @@
 """brax 0.0.16's envs on its spring engine; run by benchmarks/rigid.py and benchmarks/rigid_envs.py
-in the venv $ANCHORS/braxv1 (jax 0.4.35) or $ANCHORS/braxv1_jax010 (jax 0.10.2).
+in the venv $ANCHORS/braxv1 (jax 0.4.35) or $ANCHORS/braxv1_jax010 (jax 0.10.1).
 
 Imports jax, brax and benchmarks/_common.py only (never gambol). The env (default ant) is the raw
 env class of `brax.envs._envs[ENV]` built with `legacy_spring=True` (dynamics_mode

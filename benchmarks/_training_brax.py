@@ -2,7 +2,7 @@
 venv $ANCHORS/brax.
 
 Imports jax and brax only (never gambol). brax 0.14.2's trainers call `jax.device_put_replicated`,
-which jax 0.10.2 no longer has: a one-device stand-in (stack a leading device axis, `device_put`)
+which jax 0.10.1 no longer has: a one-device stand-in (stack a leading device axis, `device_put`)
 is installed first.
 
 Usage: python _training_brax.py ALGO ENV BACKEND 'JSON_KWARGS'

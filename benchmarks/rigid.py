@@ -2,7 +2,7 @@
 
 What is measured (float32, CPU, one process per measurement, batches 1, 128 and 1024):
   env steps/s = batch x steps / median call time of ONE jitted `lax.scan` over `steps` steps of
-  `vmap(step)`, driven by a fixed action sequence (uniform in [-1, 1], drawn once with seed 0,
+  `rigid.step_batch` (gambol; `vmap(step)` before it existed) or `vmap(step)` (peers), driven by a fixed action sequence (uniform in [-1, 1], drawn once with seed 0,
   replayed every call, the state carried on). The compile of that function
   (`jit(...).lower(...).compile()`) is timed apart ("compile s"), then one untimed call, then the
   median of `repeats` timed calls (block_until_ready). Every env step is 10 physics substeps of an
@@ -12,11 +12,11 @@ What is measured (float32, CPU, one process per measurement, batches 1, 128 and 
   brax 0.0.16   the paper-era spring engine: `ant` built with legacy_spring=True (obs 87, act 8),
                 jax 0.4.35, venv $ANCHORS/braxv1 (benchmarks/_rigid_brax_v1.py). Timed twice:
                 "env" (`env.step`: physics + observation + reward) and "physics" (`sys.step`).
-                Peer `v1j10`: the same on jax 0.10.2 (venv $ANCHORS/braxv1_jax010), gambol's jax,
+                Peer `v1j10`: the same on jax 0.10.1 (venv $ANCHORS/braxv1_jax010), gambol's jax,
                 so that compile times compare like with like (jax 0.4.35's XLA compiled a
                 program as one LLVM module; 0.10's compiles every fused kernel apart).
   brax 0.14.2   `get_environment('ant', backend=B)` for B in spring, positional, generalized, mjx
-                (obs 27, act 8), jax 0.10.2, venv $ANCHORS/brax (benchmarks/_rigid_brax.py); "env"
+                (obs 27, act 8), jax 0.10.1, venv $ANCHORS/brax (benchmarks/_rigid_brax.py); "env"
                 (`env.step`) by default, also "physics" (`env.pipeline_step`) with --physics all.
                 generalized and mjx ship with 5 substeps of 0.01 s; they are run at 10 of 0.005 s
                 like the others unless --substeps native.
@@ -25,9 +25,9 @@ on the shared machine hits every library alike; per library and batch the median
 reported, and ratios gambol / peer (> 1: gambol faster) are of those medians.
 Peers live in venvs under $ANCHORS (default ${TMPDIR:-/tmp}/anchors), created if missing with the
 pip lines of benchmarks/_common.py PEERS['braxv1'] and PEERS['brax'].
-The jax versions differ (gambol and brax 0.14.2: the gambol venv's / 0.10.2; brax 0.0.16: 0.4.35,
+The jax versions differ (gambol and brax 0.14.2: the gambol venv's / 0.10.1; brax 0.0.16: 0.4.35,
 which it needs): on this machine jax 0.4.35 ran a small spring-joint step about 1.3x faster than
-jax 0.10.2, so a ratio against brax 0.0.16 includes that effect.
+jax 0.10.1, so a ratio against brax 0.0.16 includes that effect.
 
 Run (from the repository root):
   .venv/bin/python benchmarks/rigid.py                      # batches 1, 128, 1024; 2 rounds
@@ -98,7 +98,9 @@ def measure_gambol(batch, steps, repeats=3, spec=None):
   action_size = system.action_size
   info, _ = time_env_scan(lambda key: rigid.default_qp(system),
                           lambda qp, action: rigid.step(system, qp, action),
-                          int(action_size), batch, steps, repeats)
+                          int(action_size), batch, steps, repeats,
+                          step_batch=getattr(rigid, 'step_batch', None) and (
+                              lambda qp, action: rigid.step_batch(system, qp, action)))
   substeps = getattr(system, 'substeps', None)
   info.update(lib='gambol', backend='rigid', what='physics', action_size=int(action_size),
               substeps=substeps, dt=float(system.dt), spec=str(spec))
@@ -223,11 +225,11 @@ def main():
       x = ratios[b].get(f'gambol/{ANCHOR}')
       target[b] = None if x is None else x >= TARGET_RATIO
   machine['load_avg_end'] = list(os.getloadavg())
-  notes += ['env steps/s: batch x steps / median call of one jitted lax.scan of vmap(step), fixed actions; '
+  notes += ['env steps/s: batch x steps / median call of one jitted lax.scan of step_batch (gambol) / vmap(step), fixed actions; '
             'compile timed apart (lower+compile); median over rounds of per-process medians',
             'gambol is physics only (rigid.step); brax "env" adds observation/reward/done, "physics" does not',
-            'brax 0.0.16 runs on jax 0.4.35 (v1) or 0.10.2 (v1j10, the same jax as gambol), the others on '
-            'jax 0.10.2: ratios vs v1 include a JAX-version effect (jax 0.4.35 compiles in one LLVM module)',
+            'brax 0.0.16 runs on jax 0.4.35 (v1) or 0.10.1 (v1j10, the same jax as gambol), the others on '
+            'jax 0.10.1: ratios vs v1 include a JAX-version effect (jax 0.4.35 compiles in one LLVM module)',
             'shared 2-core VM: figures are noisy; load averages are in every measurement line']
   print(json.dumps(dict(benchmark='rigid', kind='summary', quick=q, batches=batches, rounds=rounds,
                         repeats=repeats, peers=peers, substeps_brax_0_14=args.substeps, table=table,

@@ -12,11 +12,11 @@ What is measured (float32, CPU, one process per measurement):
                 a finished episode absorbing), for ant, halfcheetah, humanoid, grasp, fetch.
   brax 0.0.16   the paper-era suite on its spring engine: `brax.envs._envs[name](legacy_spring=True)`
                 (`env.step`), same five envs (benchmarks/_rigid_brax_v1.py). The anchor ("v1")
-                runs on jax 0.10.2, the jax of gambol's venv (venv $ANCHORS/braxv1_jax010, two
+                runs on jax 0.10.1, the jax of gambol's venv (venv $ANCHORS/braxv1_jax010, two
                 import-time shims, physics untouched); "v1-jax0.4" is the same on jax 0.4.35
                 (venv $ANCHORS/braxv1), which brax 0.0.16 was pinned near.
   brax 0.14.2   `get_environment(name, backend=B)` as shipped for B in spring, positional,
-                generalized; ant and humanoid only (benchmarks/_rigid_brax.py, jax 0.10.2).
+                generalized; ant and humanoid only (benchmarks/_rigid_brax.py, jax 0.10.1).
   MuJoCo        `gymnasium.make('Ant-v5')` on MuJoCo's C engine: one env, one process, CPU, a fixed
                 random action sequence, a few thousand `env.step` calls with a reset whenever an
                 episode ends (benchmarks/_rigid_mujoco.py). Also "physics": `mj_step` alone.
@@ -35,7 +35,7 @@ Env steps per call: 100 at batch 1, 40 at 128, 10 at 1024 (a quarter with --quic
 Rounds alternate the libraries (gambol, peer, peer, ... per env and batch, then the next) so that a
 change of load on the shared machine hits every library alike; per library, env and batch the
 median over rounds is reported, and ratios gambol / peer (> 1: gambol faster) are of those medians.
-Ratios and targets: every env, gambol / brax 0.0.16 (jax 0.10.2) at batch 1024 >= 1.5; gambol
+Ratios and targets: every env, gambol / brax 0.0.16 (jax 0.10.1) at batch 1024 >= 1.5; gambol
 ant at its best batch / MuJoCo Ant-v5 >= 3 (also shown: gambol ant at batch 1 / MuJoCo, one env
 each); gambol ant and humanoid / each brax 0.14.2 backend.
 Peers live in venvs under $ANCHORS (default ${TMPDIR:-/tmp}/anchors), created if missing with the
@@ -70,7 +70,7 @@ V2_BACKENDS = ('spring', 'positional', 'generalized')
 V2_ENVS = ('ant', 'humanoid')
 ALL_PEERS = ('v1', 'v1-jax0.4') + V2_BACKENDS + ('mujoco',)
 VENVS = {'v1': 'braxv1_jax010', 'v1-jax0.4': 'braxv1', 'v2': 'brax', 'mujoco': 'mujoco'}
-LABELS = {'v1': 'brax0.0.16/jax0.10.2', 'v1-jax0.4': 'brax0.0.16/jax0.4.35',
+LABELS = {'v1': 'brax0.0.16/jax0.10.1', 'v1-jax0.4': 'brax0.0.16/jax0.4.35',
           **{b: f'brax0.14.2/{b}' for b in V2_BACKENDS}, 'mujoco': 'mujoco/Ant-v5'}
 GAMBOL = 'gambol'
 ANCHOR = LABELS['v1']
@@ -91,7 +91,8 @@ def measure_gambol(name, batch, steps, repeats):
   import gambol.envs
   env = gambol.envs.create(name, episode_length=None, auto_reset=False)
   action_size = int(env.action_spec.shape[0])
-  info, state = time_env_scan(env.reset, env.step, action_size, batch, steps, repeats)
+  info, state = time_env_scan(env.reset, env.step, action_size, batch, steps, repeats,
+                              step_batch=getattr(env, 'step_batch', None))
   system = env.unwrapped.sys if hasattr(env, 'unwrapped') else env.sys
   info.update(lib='gambol', backend='rigid', what='env', env=name, dt=float(system.dt),
               substeps=int(system.substeps), obs_size=int(env.observation_spec.shape[0]),

@@ -5,7 +5,7 @@ What is measured (float32, CPU, single seed; one JSON line per run, then one sum
                 rollout + SGD steps), read the same way on both sides from jax's own compile
                 events (benchmarks/_common.py CompileClock: tracing + lowering + backend compile
                 of one jitted function): the longest single compile between the evaluation of the
-                untrained policy and the next one. Both sides run jax 0.10.2. Also kept:
+                untrained policy and the next one. Both sides run jax 0.10.1. Also kept:
                 `compile_window_s` (every compile second in that window: brax SAC's prefill, say),
                 gambol's own `training/compile_seconds` (its `lower().compile()`, timed by the
                 trainer) and brax's first-minus-second epoch time (noisy under load). Ratio
@@ -41,7 +41,7 @@ What is measured (float32, CPU, single seed; one JSON line per run, then one sum
          200-step episodes, 16 episodes) against the energy model (`boids`, same box and count)
          and uniformly random actions.
 Each comparison runs gambol (in this process) and brax (a subprocess in $ANCHORS/brax, brax 0.14.2,
-jax 0.10.2, created if missing from benchmarks/_common.py PEERS['brax']) back to back, so both see
+jax 0.10.1, created if missing from benchmarks/_common.py PEERS['brax']) back to back, so both see
 similar load; the machine is shared (2 cores, other jobs running): wall figures are +-30% or worse.
 
 Run (from the repository root):

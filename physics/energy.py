@@ -31,9 +31,10 @@ def _max(p) -> float:
 
 
 def _positive(name: str, value) -> None:
-    if isinstance(value, jax.core.Tracer):
+    try:
+        v = np.asarray(value)
+    except jax.errors.TracerArrayConversionError:       # traced: checked where concrete
         return
-    v = np.asarray(value)
     if np.any(~(v > 0)):
         raise ValueError(f"{name}: must be positive, got {v.tolist() if v.ndim else float(v)}")
 

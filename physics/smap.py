@@ -115,7 +115,7 @@ def _split_kwargs(kwargs: dict, param_names: set[str]):
 def _num_species(species, num_species):
     if num_species is not None:
         return num_species
-    if species is not None and not isinstance(species, jax.core.Tracer):
+    if species is not None:
         try:
             return int(np.max(np.asarray(species))) + 1
         except jax.errors.TracerArrayConversionError:

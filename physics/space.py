@@ -40,9 +40,10 @@ Space = tuple[DisplacementFn, ShiftFn]
 
 def _check_box(name: str, box, allow_matrix: bool) -> None:
     """Raise a ValueError naming ``name`` unless ``box`` is a valid box."""
-    if isinstance(box, jax.core.Tracer):
+    try:
+        b = np.asarray(box)
+    except jax.errors.TracerArrayConversionError:
         return  # traced boxes are checked by shape only
-    b = np.asarray(box)
     if not np.issubdtype(b.dtype, np.floating) and not np.issubdtype(b.dtype, np.integer):
         raise TypeError(f"{name}: expected a real number or array, got dtype {b.dtype}")
     if b.ndim == 0 or b.ndim == 1:

@@ -3,7 +3,7 @@ Baumgarte stabilisation (the Brax paper's spring engine, section 5 of the
 reference facts; friction here uses the tangent's own effective mass).
 
 Every candidate pair of a kind is one batch through its geometry function
-(`geometry_soa.py`); the contacts of all kinds are concatenated and resolved in
+(`geometry_component_first.py`); the contacts of all kinds are concatenated and resolved in
 one batch against the velocities at the start of the phase. Per contact, with
 relative velocity v of B's point w.r.t. A's, normal n (A to B), penetration d:
 
@@ -20,14 +20,14 @@ contacts are [K, envs] and [3, K, envs] arrays.
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from gambol.physics.rigid import geometry_soa
-from gambol.physics.rigid.layout import soa_qp, internal_system
-from gambol.physics.rigid.soa import (cross, dot, fold, matvec, part, quat_column, quat_mul, quat_to_matrix, rotate,
+from gambol.physics.rigid import geometry_component_first
+from gambol.physics.rigid.layout import internal_qp, internal_system
+from gambol.physics.rigid.component_first import (cross, dot, as_literal, matvec, component, quat_column, quat_mul, quat_to_matrix, rotate,
+                                      rotation_entries,
                                       scatter_rows, sum_rows, take_rows)
 
 
@@ -44,16 +44,16 @@ class Contacts:
 
 def _items(x, idx, axis=0, elementwise=True):
     """x's items `idx` (static) along `axis`: on the host when x is a concrete
-    array (a constant in the program, not a gather kernel; `fold`ed when only
+    array (a constant in the program, not a gather kernel; `as_literal` when only
     used elementwise), else a gather."""
     idx = np.asarray(idx, np.int32)
     if not isinstance(x, np.ndarray):       # traced (see layout.internal_system)
         return jnp.take(x, idx, axis=axis)
     v = np.take(x, idx, axis=axis)
-    return fold(v) if elementwise else v
+    return as_literal(v) if elementwise else v
 
 
-def _shape(sys, pos, rot, idx, kind):
+def _geometry_args(sys, pos, rot, idx, kind):
     """The geometry arguments of colliders `idx` of shape `kind`: [.., P, envs],
     from the position [3, P, envs] and rotation [4, P, envs] of their bodies."""
     offset = _items(sys.collider_position, idx, 1, elementwise=False)
@@ -70,7 +70,7 @@ def _shape(sys, pos, rot, idx, kind):
     return (c, quat_to_matrix(r), _items(sys.collider_halfsize, idx, 1))
 
 
-def detect_soa(sys, qp) -> Contacts:
+def detect_internal(sys, qp) -> Contacts:
     """Contact candidates of every collider pair (the step masks the inactive
     ones); `sys` and `qp` in the internal layout."""
     # a side that is one collider in every pair (the floor) is computed once
@@ -80,9 +80,9 @@ def detect_soa(sys, qp) -> Contacts:
     dist, normal, point, body_a, body_b, on_plane = [], [], [], [], [], []
     for kind, pairs in enumerate(sys.pairs):
         ka, kb = pairs.kind
-        fn = getattr(geometry_soa, f"{kb}_plane" if ka == "plane" else f"{ka}_{kb}")
-        d, n, p = fn(*_shape(sys, *body_rows[2 * kind], sides[2 * kind], ka),
-                     *_shape(sys, *body_rows[2 * kind + 1], sides[2 * kind + 1], kb))
+        fn = getattr(geometry_component_first, f"{kb}_plane" if ka == "plane" else f"{ka}_{kb}")
+        d, n, p = fn(*_geometry_args(sys, *body_rows[2 * kind], sides[2 * kind], ka),
+                     *_geometry_args(sys, *body_rows[2 * kind + 1], sides[2 * kind + 1], kb))
         k, n_pairs = d.shape[:2]
         dist.append(d.reshape((k * n_pairs,) + d.shape[2:]))
         normal.append(n.reshape((3, k * n_pairs) + n.shape[3:]))
@@ -102,18 +102,16 @@ def detect_soa(sys, qp) -> Contacts:
 def detect(sys, qp) -> Contacts:
     """Contact candidates of every collider pair of one scene in the public
     layout: dist [K], normal and point [K, 3] (qp: [bodies, 3 or 4])."""
-    c = detect_soa(internal_system(sys), soa_qp(qp))
+    c = detect_internal(internal_system(sys), internal_qp(qp))
     return c.replace(dist=c.dist[:, 0], normal=c.normal[..., 0].T, point=c.point[..., 0].T)
 
 
 def world_inv_inertia(inv_inertia, rot):
     """I_world^{-1} = R I_body^{-1} Rᵀ [3, 3, *T] from the body-frame inverse
     principal inertia [3, *T] (zero when frozen) and rotation [4, *T]."""
-    w, x, y, z = [part(rot, i) for i in range(4)]
-    m = [[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],      # R's entries, written out:
-         [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],      # one stack for the result
-         [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]]      # (a kernel each for XLA:CPU)
-    s = [part(inv_inertia, k) for k in range(3)] if np.ndim(inv_inertia) else [inv_inertia] * 3
+    # R's entries, written out: one stack for the result (a kernel each for XLA:CPU)
+    m = rotation_entries(*[component(rot, i) for i in range(4)])
+    s = [component(inv_inertia, k) for k in range(3)] if np.ndim(inv_inertia) else [inv_inertia] * 3
     return jnp.stack([jnp.stack([sum(s[k] * m[i][k] * m[j][k] for k in range(3)) for j in range(3)])
                       for i in range(3)])
 

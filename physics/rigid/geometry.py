@@ -3,7 +3,7 @@
 Each function takes ONE pair of shapes in world coordinates and returns a :class:`Contact`
 holding a fixed number ``k`` of candidate contacts; the engine applies an impulse where
 ``dist < 0`` (Brax paper contacts, rigid.md section 5).  The math lives once in
-``geometry_soa.py``, batched in the engine's component-first layout (``[3, *T]`` vectors,
+``geometry_component_first.py``, batched in the engine's component-first layout (``[3, *T]`` vectors,
 ``[k, *T]`` results); each function here checks its single pair and calls that core with
 ``T = ()``.
 
@@ -34,8 +34,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from . import geometry_soa
-from .geometry_soa import CORNER_SIGNS, GOLDEN_ITERATIONS, PARALLEL_SIN2, TINY  # noqa: F401  (public constants)
+from . import geometry_component_first
+from .geometry_component_first import CORNER_SIGNS, GOLDEN_ITERATIONS, PARALLEL_SIN2, TINY  # noqa: F401  (public constants)
 
 Array = jax.Array
 
@@ -55,7 +55,7 @@ class Contact:
 
 
 # ---------------------------------------------------------------------------
-# input checks (trace time); the math lives once in geometry_soa.py (T = () here)
+# input checks (trace time); the math lives once in geometry_component_first.py (T = () here)
 
 
 _SHAPES = {"rot": (3, 3), "radius": (), "r": (), "r1": (), "r2": (), "half_length": (), "hl1": (), "hl2": ()}
@@ -82,7 +82,7 @@ def _checked(fn: str, **named) -> list[Array]:
 def _plane_checked(fn: str, **named) -> list[Array]:
     """``_checked``, then the plane's normal (the second argument) scaled to unit length."""
     plane_pos, plane_normal, *rest = _checked(fn, **named)
-    return [plane_pos, geometry_soa.unit_normal(plane_normal), *rest]
+    return [plane_pos, geometry_component_first.unit_normal(plane_normal), *rest]
 
 
 def _contact(dist: Array, normal: Array, point: Array) -> Contact:
@@ -99,16 +99,16 @@ def closest_point_on_segment(a0: Array, a1: Array, p: Array) -> Array:
 
     a0, a1, p: [3]; returns [3].  A zero-length segment returns ``a0``.
     """
-    return geometry_soa.closest_point_on_segment(*_checked("closest_point_on_segment", a0=a0, a1=a1, p=p))
+    return geometry_component_first.closest_point_on_segment(*_checked("closest_point_on_segment", a0=a0, a1=a1, p=p))
 
 
 def closest_segment_points(a0: Array, a1: Array, b0: Array, b1: Array) -> tuple[Array, Array]:
     """Closest points ``(p, q)``, ``p`` on segment ``a0 a1`` and ``q`` on ``b0 b1`` (all [3]).
 
     Ericson's clamped line parameters; parallel segments meet at the middle of their overlap
-    (see :func:`geometry_soa.closest_segment_points`).
+    (see :func:`geometry_component_first.closest_segment_points`).
     """
-    return geometry_soa.closest_segment_points(*_checked("closest_segment_points", a0=a0, a1=a1, b0=b0, b1=b1))
+    return geometry_component_first.closest_segment_points(*_checked("closest_segment_points", a0=a0, a1=a1, b0=b0, b1=b1))
 
 
 # ---------------------------------------------------------------------------
@@ -120,7 +120,7 @@ def sphere_plane(plane_pos, plane_normal, center, radius) -> Contact:
 
     plane_pos, plane_normal, center: [3]; radius: [].
     """
-    return _contact(*geometry_soa.sphere_plane(*_plane_checked(
+    return _contact(*geometry_component_first.sphere_plane(*_plane_checked(
         "sphere_plane", plane_pos=plane_pos, plane_normal=plane_normal, center=center, radius=radius)))
 
 
@@ -129,7 +129,7 @@ def capsule_plane(plane_pos, plane_normal, center, axis, half_length, radius) ->
 
     plane_pos, plane_normal, center, axis: [3]; half_length, radius: [].
     """
-    return _contact(*geometry_soa.capsule_plane(*_plane_checked(
+    return _contact(*geometry_component_first.capsule_plane(*_plane_checked(
         "capsule_plane", plane_pos=plane_pos, plane_normal=plane_normal, center=center, axis=axis,
         half_length=half_length, radius=radius)))
 
@@ -140,7 +140,7 @@ def box_plane(plane_pos, plane_normal, center, rot, halfsize) -> Contact:
     plane_pos, plane_normal, center, halfsize: [3]; rot: [3, 3].
     ``dist_i = (corner_i - plane_pos).n``, ``corner_i = center + rot @ (sign_i * halfsize)``.
     """
-    return _contact(*geometry_soa.box_plane(*_plane_checked(
+    return _contact(*geometry_component_first.box_plane(*_plane_checked(
         "box_plane", plane_pos=plane_pos, plane_normal=plane_normal, center=center, rot=rot,
         halfsize=halfsize)))
 
@@ -150,7 +150,7 @@ def sphere_sphere(c1, r1, c2, r2) -> Contact:
 
     c1, c2: [3]; r1, r2: [].
     """
-    return _contact(*geometry_soa.sphere_sphere(*_checked("sphere_sphere", c1=c1, r1=r1, c2=c2, r2=r2)))
+    return _contact(*geometry_component_first.sphere_sphere(*_checked("sphere_sphere", c1=c1, r1=r1, c2=c2, r2=r2)))
 
 
 def sphere_capsule(c, r, center, axis, half_length, radius) -> Contact:
@@ -159,7 +159,7 @@ def sphere_capsule(c, r, center, axis, half_length, radius) -> Contact:
     c, center, axis: [3]; r, half_length, radius: [].  A sphere centred on the segment takes a
     normal perpendicular to the capsule axis.
     """
-    return _contact(*geometry_soa.sphere_capsule(*_checked(
+    return _contact(*geometry_component_first.sphere_capsule(*_checked(
         "sphere_capsule", c=c, r=r, center=center, axis=axis, half_length=half_length, radius=radius)))
 
 
@@ -170,7 +170,7 @@ def capsule_capsule(center1, axis1, hl1, r1, center2, axis2, hl2, r2) -> Contact
     center*, axis*: [3]; hl*, r*: [].  Crossing segments take ``n`` along ``axis1 x axis2``
     (or perpendicular to ``axis1`` when the axes are also parallel).
     """
-    return _contact(*geometry_soa.capsule_capsule(*_checked(
+    return _contact(*geometry_component_first.capsule_capsule(*_checked(
         "capsule_capsule", center1=center1, axis1=axis1, hl1=hl1, r1=r1, center2=center2,
         axis2=axis2, hl2=hl2, r2=r2)))
 
@@ -182,7 +182,7 @@ def box_sphere(center, rot, halfsize, c, r) -> Contact:
     centre to its nearest box point, minus ``r``.  Centre inside: pushed out through the face
     of least penetration, ``dist = -(h_i - |x_i|) - r`` in local coordinates ``x``.
     """
-    return _contact(*geometry_soa.box_sphere(*_checked("box_sphere", center=center, rot=rot, halfsize=halfsize, c=c, r=r)))
+    return _contact(*geometry_component_first.box_sphere(*_checked("box_sphere", center=center, rot=rot, halfsize=halfsize, c=c, r=r)))
 
 
 def box_capsule(center, rot, halfsize, cap_center, axis, half_length, radius) -> Contact:
@@ -201,6 +201,6 @@ def box_capsule(center, rot, halfsize, cap_center, axis, half_length, radius) ->
     gradients treat each contact as a fixed material point of the capsule (exact for the
     deepest point's distance, by the envelope theorem).
     """
-    return _contact(*geometry_soa.box_capsule(*_checked(
+    return _contact(*geometry_component_first.box_capsule(*_checked(
         "box_capsule", center=center, rot=rot, halfsize=halfsize, cap_center=cap_center, axis=axis,
         half_length=half_length, radius=radius)))

@@ -9,7 +9,7 @@ Euler angles of the child frame relative to the parent frame; positive
 torque about an axis turns the child positively about it.
 
 Inside the step everything is in the engine's component-first layout
-(`soa.py`): the state `qp` holds [3 or 4, bodies, envs] arrays, the group's
+(`component_first.py`): the state `qp` holds [3 or 4, bodies, envs] arrays, the group's
 parameters are in `layout.internal_system` shapes, `action` is [action_size, envs].
 """
 
@@ -18,8 +18,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from gambol.physics.rigid.layout import soa_qp, internal_system
-from gambol.physics.rigid.soa import (cross, dot, quat_conj, quat_mul, quat_column, quat_to_euler, rotate,
+from gambol.physics.rigid.layout import internal_qp, internal_system
+from gambol.physics.rigid.component_first import (cross, dot, quat_conj, quat_mul, quat_column, quat_to_euler, rotate,
                                       scatter_rows, take_rows)
 
 
@@ -161,5 +161,5 @@ def joint_angles(sys, qp):
     order (the joints' spec order), radians and radians per second.
     qp in the public layout ([bodies, 3]). A step's `StepInfo` carries the same
     for the state it returns."""
-    angles, speeds = slot_angles(internal_system(sys), soa_qp(qp))
+    angles, speeds = slot_angles(internal_system(sys), internal_qp(qp))
     return angles[:, 0], speeds[:, 0]

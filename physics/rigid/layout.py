@@ -1,7 +1,7 @@
 """The switch between the public layout and the engine's internal one.
 
 Public: `QP` arrays [..., bodies, 3 or 4] and `System` arrays as built
-(`[bodies]`, `[bodies, 3]`, `[joints, dof, 2]`, ...). Internal (`soa.py`):
+(`[bodies]`, `[bodies, 3]`, `[joints, dof, 2]`, ...). Internal (`component_first.py`):
 components first and one trailing axis of environments, so that XLA:CPU's
 loops run over the environments: `QP` arrays [3 or 4, bodies, envs]; system
 arrays shaped to broadcast against them ([bodies, 1], [3, bodies, 1],
@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gambol.physics.rigid.qp import QP
-from gambol.physics.rigid.soa import fold
+from gambol.physics.rigid.component_first import as_literal
 
 
 def _host(x):
@@ -40,7 +40,7 @@ def _scalars(x):
     return _host(x)[..., None]
 
 
-def soa_qp(qp: QP) -> QP:
+def internal_qp(qp: QP) -> QP:
     """[bodies, k] -> [k, bodies, 1] (one environment)."""
     return QP(*(_vectors(x) for x in (qp.pos, qp.rot, qp.vel, qp.ang)))
 
@@ -48,20 +48,20 @@ def soa_qp(qp: QP) -> QP:
 def internal_system(sys):
     """`sys` with every array in the internal broadcast shapes: the one place
     where a concrete system's arrays become numpy constants (and arrays of one
-    repeated value literals, `soa.fold`); downstream, a numpy array means a
+    repeated value literals, `component_first.as_literal`); downstream, a numpy array means a
     constant of the program and a jax array a traced value."""
     joints = tuple(g.replace(
         parent_offset=_vectors(g.parent_offset), child_offset=_vectors(g.child_offset),
-        frame=_vectors(g.frame), stiffness=fold(_scalars(g.stiffness)),
-        spring_damping=fold(_scalars(g.spring_damping)),
-        angular_damping=fold(_scalars(g.angular_damping)),
-        limit_strength=fold(_scalars(g.limit_strength)),
+        frame=_vectors(g.frame), stiffness=as_literal(_scalars(g.stiffness)),
+        spring_damping=as_literal(_scalars(g.spring_damping)),
+        angular_damping=as_literal(_scalars(g.angular_damping)),
+        limit_strength=as_literal(_scalars(g.limit_strength)),
         limits=_vectors(_host(g.limits).swapaxes(0, 1)),                    # [2, dof, J, 1]
-        torque_strength=fold(_scalars(g.torque_strength)),
-        angle_strength=fold(_scalars(g.angle_strength)))
+        torque_strength=as_literal(_scalars(g.torque_strength)),
+        angle_strength=as_literal(_scalars(g.angle_strength)))
         for g in sys.joints)
     return sys.replace(
-        mass=_scalars(sys.mass), inertia=fold(_vectors(sys.inertia)),
+        mass=_scalars(sys.mass), inertia=as_literal(_vectors(sys.inertia)),
         free_position=_vectors(sys.free_position), free_rotation=_vectors(sys.free_rotation),
         inv_mass=_scalars(sys.inv_mass), inv_inertia=_vectors(sys.inv_inertia),
         collider_position=_vectors(sys.collider_position),

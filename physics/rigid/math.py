@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from gambol.physics.rigid import component_first
 from gambol.physics.space import dot  # noqa: F401  (re-exported)
 
 
@@ -47,11 +48,7 @@ def inv_rotate(v, q):
 
 def quat_to_matrix(q):
     """[..., 4] -> [..., 3, 3] with the rotated x, y, z axes as columns."""
-    w, x, y, z = jnp.moveaxis(q, -1, 0)
-    xx, yy, zz, xy, xz, yz, wx, wy, wz = x * x, y * y, z * z, x * y, x * z, y * z, w * x, w * y, w * z
-    rows = [[1 - 2 * (yy + zz), 2 * (xy - wz), 2 * (xz + wy)],
-            [2 * (xy + wz), 1 - 2 * (xx + zz), 2 * (yz - wx)],
-            [2 * (xz - wy), 2 * (yz + wx), 1 - 2 * (xx + yy)]]
+    rows = component_first.rotation_entries(*jnp.moveaxis(q, -1, 0))
     return jnp.stack([jnp.stack(r, axis=-1) for r in rows], axis=-2)
 
 
@@ -81,16 +78,7 @@ def euler_to_quat(degrees):
 
 def quat_to_euler(q):
     """Inverse of `euler_to_quat` in radians: (x, y', z'') with y' in [-pi/2, pi/2]."""
-    w, x, y, z = jnp.moveaxis(q, -1, 0)
-    # R = Rx Ry Rz: R[0,2] = sin(b), R[1,2] = -sin(a)cos(b), R[2,2] = cos(a)cos(b),
-    # R[0,1] = -cos(b)sin(c), R[0,0] = cos(b)cos(c)
-    r02 = 2 * (x * z + w * y)
-    r12 = 2 * (y * z - w * x)
-    r22 = 1 - 2 * (x * x + y * y)
-    r01 = 2 * (x * y - w * z)
-    r00 = 1 - 2 * (y * y + z * z)
-    return jnp.stack([jnp.arctan2(-r12, r22), jnp.arcsin(jnp.clip(r02, -1.0, 1.0)),
-                      jnp.arctan2(-r01, r00)], axis=-1)
+    return jnp.moveaxis(component_first.euler_from_entries(component_first.rotation_entries(*jnp.moveaxis(q, -1, 0))), 0, -1)
 
 
 def normalize(q, eps: float = 1e-12):

@@ -30,11 +30,11 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from gambol.physics.rigid.contacts import detect_soa, impulses
+from gambol.physics.rigid.contacts import detect_internal, impulses
 from gambol.physics.rigid.joints import actuation, joint_forces, slot_angles
 from gambol.physics.rigid.layout import internal_system
 from gambol.physics.rigid.qp import QP
-from gambol.physics.rigid.soa import cross, integrate_rotation, inv_rotate, rotate
+from gambol.physics.rigid.component_first import cross, integrate_rotation, inv_rotate, rotate
 
 
 @struct.dataclass
@@ -68,7 +68,7 @@ def potential(sys, qp: QP, actuations, h) -> QP:
 
 
 def collide(sys, qp: QP, h):
-    dvel, dang = impulses(sys, qp, detect_soa(sys, qp), h)
+    dvel, dang = impulses(sys, qp, detect_internal(sys, qp), h)
     dvel, dang = dvel * sys.free_position, dang * sys.free_rotation
     return qp.replace(vel=qp.vel + dvel, ang=qp.ang + dang), (dvel, dang)
 

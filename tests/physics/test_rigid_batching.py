@@ -199,3 +199,16 @@ def test_hessian_through_a_bounce_is_symmetric_and_matches_differences_of_gradie
     np.testing.assert_allclose(h, h.T, rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(h, fd, rtol=1e-5, atol=1e-7)
     assert R.step_with_info(sys, qp.replace(vel=qp.vel.at[0].set(v)), jnp.zeros(0))[1].contact_vel[0, 2] > 0
+
+
+def test_no_module_of_gambol_reaches_into_jax_internals():
+    """Only public jax API: the step must keep working across jax releases, which move
+    `jax.interpreters`, `jax.extend.core` and `jax.core`'s classes between versions."""
+    root = pathlib.Path(__file__).parents[2]
+    banned = ("jax.interpreters", "jax.extend.core", "jax.core", "jax._src", "Primitive(",
+              "custom_vmap", "custom_batching")
+    offenders = [f"{path.relative_to(root)}: {word}"
+                 for folder in ("physics", "envs", "agents", "training", "gambol")
+                 for path in sorted((root / folder).rglob("*.py"))
+                 for word in banned if word in path.read_text()]
+    assert not offenders, offenders

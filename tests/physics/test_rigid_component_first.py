@@ -1,4 +1,4 @@
-"""The engine's component-first algebra (`rigid/soa.py`) against the public
+"""The engine's component-first algebra (`rigid/component_first.py`) against the public
 `[..., 3]` helpers of `rigid/math.py`, on random batches with two trailing axes."""
 
 import jax
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gambol.physics.rigid import math as M
-from gambol.physics.rigid import soa
+from gambol.physics.rigid import component_first
 
 T = (5, 7)
 
@@ -32,21 +32,21 @@ def test_component_first_matches_last_axis_helpers(data, name, args):
     a, b, q, p = data
     pick = dict(a=a, b=b, q=q, p=p)
     want = getattr(M, name)(*(pick[c] for c in args))
-    got = getattr(soa, name)(*(_cf(pick[c]) for c in args))
+    got = getattr(component_first, name)(*(_cf(pick[c]) for c in args))
     want = np.asarray(want) if want.ndim == len(T) else _cf(want)
     np.testing.assert_allclose(got, want, atol=2e-6)
 
 
 def test_matrices_and_products(data):
     a, _, q, _ = data
-    m = soa.quat_to_matrix(_cf(q))                       # [3, 3, *T]
+    m = component_first.quat_to_matrix(_cf(q))                       # [3, 3, *T]
     np.testing.assert_allclose(np.moveaxis(m, (0, 1), (-2, -1)), M.quat_to_matrix(q), atol=1e-6)
-    np.testing.assert_allclose(soa.matvec(m, _cf(a)), _cf(M.rotate(a, q)), atol=2e-6)
-    np.testing.assert_allclose(soa.tmatvec(m, _cf(a)), _cf(M.inv_rotate(a, q)), atol=2e-6)
+    np.testing.assert_allclose(component_first.matvec(m, _cf(a)), _cf(M.rotate(a, q)), atol=2e-6)
+    np.testing.assert_allclose(component_first.tmatvec(m, _cf(a)), _cf(M.inv_rotate(a, q)), atol=2e-6)
 
 
 def test_integrate_rotation_keeps_unit_length(data):
     a, _, q, _ = data
-    got = soa.integrate_rotation(_cf(q), _cf(a), 0.01)
+    got = component_first.integrate_rotation(_cf(q), _cf(a), 0.01)
     np.testing.assert_allclose(got, _cf(M.integrate_rotation(q, a, 0.01)), atol=2e-6)
     np.testing.assert_allclose(np.linalg.norm(got, axis=0), 1.0, atol=1e-6)

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 
-def fold(x):
+def as_literal(x):
     """x's one value when x is a concrete (numpy) array of one value repeated,
     else x: a literal in the program, where an array constant would be a loop
     input that XLA:CPU rebuilds as a broadcast kernel in every step. Only for
@@ -28,28 +28,28 @@ def fold(x):
     return x
 
 
-def part(v, i):
-    """Component v[i], `fold`ed when it has more than one element."""
+def component(v, i):
+    """Component v[i], `as_literal` when it has more than one element."""
     x = v[i]
-    return fold(x) if np.size(x) > 1 else x
+    return as_literal(x) if np.size(x) > 1 else x
 
 
 def dot(a, b):
     """a . b over the component axis: [3, *T] x [3, *T] -> [*T]."""
-    return part(a, 0) * part(b, 0) + part(a, 1) * part(b, 1) + part(a, 2) * part(b, 2)
+    return sum(component(a, i) * component(b, i) for i in range(3))
 
 
 def cross(a, b):
     """a × b: [3, *T]."""
-    a0, a1, a2 = [part(a, i) for i in range(3)]
-    b0, b1, b2 = [part(b, i) for i in range(3)]
+    a0, a1, a2 = [component(a, i) for i in range(3)]
+    b0, b1, b2 = [component(b, i) for i in range(3)]
     return jnp.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0])
 
 
 def quat_mul(a, b):
     """Hamilton product a ⊗ b: [4, *T]."""
-    aw, ax, ay, az = [part(a, i) for i in range(4)]
-    bw, bx, by, bz = [part(b, i) for i in range(4)]
+    aw, ax, ay, az = [component(a, i) for i in range(4)]
+    bw, bx, by, bz = [component(b, i) for i in range(4)]
     return jnp.stack([aw * bw - ax * bx - ay * by - az * bz,
                       aw * bx + ax * bw + ay * bz - az * by,
                       aw * by - ax * bz + ay * bw + az * bx,
@@ -60,15 +60,22 @@ def quat_conj(q):
     return jnp.concatenate([q[:1], -q[1:]])
 
 
+def rotation_entries(w, x, y, z):
+    """The rotation matrix R(q) of a unit quaternion q = (w, x, y, z) as nested
+    lists of its entries, R[row][column]: the one place this formula is written
+    (elementwise, so the components may be arrays of any shape or literals)."""
+    return [[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]]
+
+
 def rotate(v, q):
-    """q v q* = R(q) v, each component written out as the rotation matrix's row
-    times v (one stacked result rather than two: each stack is a kernel of
-    its own for XLA:CPU when used twice); v [3, *T], q [4, *T] unit."""
-    w, x, y, z = [part(q, i) for i in range(4)]
-    v0, v1, v2 = [part(v, i) for i in range(3)]
-    return jnp.stack([(1 - 2 * (y * y + z * z)) * v0 + 2 * (x * y - w * z) * v1 + 2 * (x * z + w * y) * v2,
-                      2 * (x * y + w * z) * v0 + (1 - 2 * (x * x + z * z)) * v1 + 2 * (y * z - w * x) * v2,
-                      2 * (x * z - w * y) * v0 + 2 * (y * z + w * x) * v1 + (1 - 2 * (x * x + y * y)) * v2])
+    """q v q* = R(q) v, each component as the rotation matrix's row times v (one
+    stacked result rather than two: each stack is a kernel of its own for
+    XLA:CPU when used twice); v [3, *T], q [4, *T] unit."""
+    m = rotation_entries(*[component(q, i) for i in range(4)])
+    v0, v1, v2 = [component(v, i) for i in range(3)]
+    return jnp.stack([m[i][0] * v0 + m[i][1] * v1 + m[i][2] * v2 for i in range(3)])
 
 
 def inv_rotate(v, q):
@@ -78,12 +85,8 @@ def inv_rotate(v, q):
 
 def quat_column(q, i: int):
     """The rotated i-th axis of q [4, *T]: column i of its matrix, [3, *T]."""
-    w, x, y, z = q
-    if i == 0:
-        return jnp.stack([1 - 2 * (y * y + z * z), 2 * (x * y + w * z), 2 * (x * z - w * y)])
-    if i == 1:
-        return jnp.stack([2 * (x * y - w * z), 1 - 2 * (x * x + z * z), 2 * (y * z + w * x)])
-    return jnp.stack([2 * (x * z + w * y), 2 * (y * z - w * x), 1 - 2 * (x * x + y * y)])
+    m = rotation_entries(*q)
+    return jnp.stack([m[0][i], m[1][i], m[2][i]])
 
 
 def quat_to_matrix(q):
@@ -108,13 +111,16 @@ def normalize(q, eps: float = 1e-12):
 
 def quat_to_euler(q):
     """x-y'-z'' Tait-Bryan angles [3, *T] of q [4, *T] (see math.quat_to_euler)."""
-    w, x, y, z = q
-    r02 = 2 * (x * z + w * y)
-    r12 = 2 * (y * z - w * x)
-    r22 = 1 - 2 * (x * x + y * y)
-    r01 = 2 * (x * y - w * z)
-    r00 = 1 - 2 * (y * y + z * z)
-    return jnp.stack([jnp.arctan2(-r12, r22), jnp.arcsin(jnp.clip(r02, -1.0, 1.0)), jnp.arctan2(-r01, r00)])
+    m = rotation_entries(*q)
+    return euler_from_entries(m)
+
+
+def euler_from_entries(m):
+    """x-y'-z'' angles of R = Rx Ry Rz from its entries: R[0][2] = sin b,
+    R[1][2] = -sin a cos b, R[2][2] = cos a cos b, R[0][1] = -cos b sin c,
+    R[0][0] = cos b cos c; b in [-pi/2, pi/2]. Returns [3, *T]."""
+    return jnp.stack([jnp.arctan2(-m[1][2], m[2][2]), jnp.arcsin(jnp.clip(m[0][2], -1.0, 1.0)),
+                      jnp.arctan2(-m[0][1], m[0][0])])
 
 
 def integrate_rotation(q, omega, h):

@@ -1,4 +1,4 @@
-"""Collision geometry in the engine's component-first, batch-minor layout (see ``soa.py``).
+"""Collision geometry in the engine's component-first, batch-minor layout (see ``component_first.py``).
 
 The one implementation of every shape-pair contact; ``geometry.py`` wraps each for a single
 pair in the public ``[..., 3]`` layout and states the conventions (normal from A to B, ``dist``
@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .soa import cross, dot, matvec, tmatvec
+from .component_first import cross, dot, matvec, tmatvec
 
 Array = jax.Array
 

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gambol.physics.rigid import geometry, geometry_soa
+from gambol.physics.rigid import geometry, geometry_component_first
 
 P, B = 3, 4
 
@@ -136,7 +136,7 @@ def to_core(x):
 def computed(request):
     """Everything a kind's tests compare, from one compiled function."""
     kind = request.param
-    core, public = getattr(geometry_soa, kind), getattr(geometry, kind)
+    core, public = getattr(geometry_component_first, kind), getattr(geometry, kind)
     args = pairs(kind)
     shared = SHARED[kind]
 
@@ -144,7 +144,7 @@ def computed(request):
     def run(args):
         core_args = [to_core(a) for a in args]
         if kind.endswith("_plane"):     # the cores take a unit plane normal; the public functions scale it
-            core_args[1] = geometry_soa.unit_normal(core_args[1])
+            core_args[1] = geometry_component_first.unit_normal(core_args[1])
         narrow = [a[..., :1] if i in shared else a for i, a in enumerate(core_args)]
         wide = [jnp.broadcast_to(a, a.shape[:-1] + (B,)) for a in narrow]
         grads = jax.grad(lambda xs: jnp.sum(core(*xs)[0]))(core_args)
