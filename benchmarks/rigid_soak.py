@@ -104,13 +104,14 @@ def soak(target, batch, steps, seed=0):
   state = reset(key)
   deepest, bad = np.zeros(batch), 0
   start = time.perf_counter()
-  for k in jax.random.split(key, max(1, steps // CHUNK)):
+  chunks = -(-steps // CHUNK)          # at least `steps` steps, in whole chunks
+  for k in jax.random.split(key, chunks):
     state, d, b, end = chunk(state, k)
     deepest = np.maximum(deepest, np.asarray(d))
     bad += int(b)
   seconds = time.perf_counter() - start
-  return {'target': target, 'members': batch, 'steps_each': max(1, steps // CHUNK) * CHUNK,
-          'scene_steps': batch * max(1, steps // CHUNK) * CHUNK, 'nonfinite': bad,
+  return {'target': target, 'members': batch, 'steps_each': chunks * CHUNK,
+          'scene_steps': batch * chunks * CHUNK, 'nonfinite': bad,
           'deepest_m': round(float(deepest.max()), 4), 'mean_deepest_m': round(float(deepest.mean()), 4),
           'members_deeper_than_5cm': int((deepest > 0.05).sum()),
           'below_floor_at_end': int((np.asarray(end) > 0.05).sum()), 'seconds': round(seconds, 1)}
@@ -127,7 +128,7 @@ def main():
   print(json.dumps(machine_info(jax=jax.__version__, backend=jax.default_backend())), flush=True)
   results = []
   for target in args.only.split(','):
-    for batch, steps in ((args.seeds, args.steps), (args.batch, args.total // args.batch)):
+    for batch, steps in ((args.seeds, args.steps), (args.batch, -(-args.total // args.batch))):
       r = soak(target, batch, steps)
       results.append(r)
       print(json.dumps(r), flush=True)

@@ -75,7 +75,8 @@ def member(tree, i):
     return jax.tree.map(lambda x: x[i], tree)
 
 
-VERSIONS = {"ant": "v2", "humanoid": "v2"}    # v2: rest pose inside the joint limits
+VERSIONS = {"ant": "v2", "humanoid": "v2",        # v2: rest pose inside the joint limits
+            "halfcheetah": "v2"}                 # v2: 16 substeps
 
 
 @pytest.mark.parametrize("name", NAMES)
