@@ -26,9 +26,9 @@ from flax import struct
 
 from gambol.physics.rigid import geometry_component_first
 from gambol.physics.rigid.layout import internal_qp, internal_system
-from gambol.physics.rigid.component_first import (cross, dot, as_literal, matvec, component, quat_column, quat_mul, quat_to_matrix, rotate,
-                                      rotation_entries,
-                                      scatter_rows, sum_rows, take_rows)
+from gambol.physics.rigid.component_first import (as_literal, component, cross, dot, matvec, quat_column,
+                                                  quat_mul, quat_to_matrix, rotate, rotation_entries,
+                                                  scatter_rows, sum_rows, take_rows)
 
 
 @struct.dataclass

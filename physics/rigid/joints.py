@@ -19,8 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from gambol.physics.rigid.layout import internal_qp, internal_system
-from gambol.physics.rigid.component_first import (cross, dot, quat_conj, quat_mul, quat_column, quat_to_euler, rotate,
-                                      scatter_rows, take_rows)
+from gambol.physics.rigid.component_first import (cross, dot, quat_column, quat_conj, quat_mul, quat_to_euler,
+                                                  rotate, scatter_rows, take_rows)
 
 
 def _safe_unit(v, eps=1e-12):
