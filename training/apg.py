@@ -27,6 +27,10 @@ Envs with neighbour lists (flocks) report `training/overflow` = 1 when a
 list overflowed during an iteration (then rebuild the env with larger
 capacities, `FlockEnv.with_capacity`); nothing is grown automatically.
 
+An update whose gradient is not finite is skipped and counted
+(`training/nonfinite_gradients`); `remat=True` recomputes each env step in the
+backward pass instead of storing it (see `differentiable`).
+
 Observation normalisation is off by default; when on, the statistics merge
 each window's observations after its gradient step and are constants inside
 the gradient.
@@ -45,8 +49,9 @@ import optax
 from flax import struct
 
 from gambol.envs.base import Env
-from gambol.training import acting, setup
+from gambol.training import acting, differentiable, setup
 from gambol.training.gradients import gradient_update
+from gambol.training.differentiable import desynchronize  # noqa: F401  (apg.desynchronize)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +64,7 @@ class APGConfig:
     learning_rate: Adam step size.
     max_gradient_norm: global-norm clip of each window's gradient.
     stochastic: act with a reparameterised sample instead of `tanh(mean)`.
+    remat: rematerialise each env step of a window in the backward pass (memory).
     hidden: hidden layer sizes of the policy network.
     normalize_observations: running observation statistics in the policy.
     num_evals: evaluations over training (one jitted iteration before each).
@@ -70,6 +76,7 @@ class APGConfig:
     learning_rate: float = 1e-3
     max_gradient_norm: float = 1.0
     stochastic: bool = False
+    remat: bool = False
     hidden: tuple[int, ...] = (32, 32)
     normalize_observations: bool = False
     num_evals: int = 10
@@ -78,6 +85,7 @@ class APGConfig:
     def __post_init__(self):
         setup.check_positive(self, ("num_envs", "episode_length", "horizon_length", "num_evals",
                                      "num_eval_envs"), ("learning_rate", "max_gradient_norm"))
+        differentiable.check_horizon(self)
         object.__setattr__(self, "hidden", tuple(self.hidden))
 
 
@@ -100,40 +108,33 @@ def _mean_reward(reward) -> jax.Array:
     return sum(jnp.mean(r) for r in leaves) / len(leaves)
 
 
-def make_window_loss(env: Env, make_policy, join, horizon_length: int, stochastic: bool = False):
+def make_window_loss(env: Env, make_policy, join, horizon_length: int, stochastic: bool = False,
+                     remat: bool = False):
     """`loss(network_params, obs_stats, env_state, key) -> (loss, (env_state, obs))`:
     minus the mean reward of `horizon_length` steps from `env_state`, differentiable
     in `network_params` through the env; `obs: [horizon_length, num_envs, ...]`."""
     def loss(network_params, obs_stats, env_state, key):
         policy = make_policy(join(obs_stats, network_params), deterministic=not stochastic)
-        env_state, transitions = acting.unroll(env, env_state, policy, key, horizon_length)
+        env_state, transitions = differentiable.unroll(env, env_state, policy, key,
+                                                       horizon_length, remat)
         return -_mean_reward(transitions.reward), (env_state, transitions.obs)
 
     return loss
 
 
-def desynchronize(env_state, key, episode_length: int):
-    """Each member's episode counter (`info["steps"]`) set to a uniform step of
-    its episode, so auto-resets are spread over windows."""
-    if "steps" not in env_state.info:
-        return env_state
-    steps = env_state.info["steps"]
-    scrambled = jax.random.randint(key, steps.shape, 0, episode_length).astype(steps.dtype)
-    return env_state.replace(info={**env_state.info, "steps": scrambled})
-
-
 # -- training -------------------------------------------------------------------------------
 
 def make_optimizer(config: APGConfig) -> optax.GradientTransformation:
-    return optax.chain(optax.clip_by_global_norm(config.max_gradient_norm),
-                       optax.adam(config.learning_rate))
+    return differentiable.make_optimizer(config.learning_rate, config.max_gradient_norm)
 
 
 def make_training_iteration(env: Env, make_policy, join, config: APGConfig, windows: int,
                             axis_name: str | None = None):
     """A jitted `training_iteration(state) -> (state, metrics)`: `windows`
     gradient steps in a `lax.scan`. `env` is batched and auto-resetting."""
-    loss_fn = make_window_loss(env, make_policy, join, config.horizon_length, config.stochastic)
+    differentiable.check_continuous(env, "apg")
+    loss_fn = make_window_loss(env, make_policy, join, config.horizon_length, config.stochastic,
+                               config.remat)
     update = gradient_update(loss_fn, make_optimizer(config), axis_name, has_aux=True)
 
     def window(state: TrainingState, _):
@@ -145,7 +146,8 @@ def make_training_iteration(env: Env, make_policy, join, config: APGConfig, wind
         obs_stats = acting.update_obs_stats(state.obs_stats, obs,
                                             not config.normalize_observations, axis_name)
         new = TrainingState(params, opt_state, obs_stats, env_state, key, state.window + 1)
-        metrics = {"training/loss": loss}
+        metrics = {"training/loss": loss,
+                   "training/nonfinite_gradients": differentiable.skipped(opt_state)}
         if "overflow" in env_state.metrics:   # a neighbour list too small: the gradient is wrong
             metrics["training/overflow"] = jnp.max(env_state.metrics["overflow"])
         return new, metrics
@@ -153,8 +155,7 @@ def make_training_iteration(env: Env, make_policy, join, config: APGConfig, wind
     @jax.jit
     def training_iteration(state: TrainingState):
         state, metrics = jax.lax.scan(window, state, None, length=windows)
-        return state, {k: jnp.max(v) if k == "training/overflow" else jnp.mean(v)
-                       for k, v in metrics.items()}
+        return state, differentiable.reduce_metrics(metrics)
 
     return training_iteration
 
