@@ -16,8 +16,9 @@ from gambol.physics.rigid.spec import (Actuator, Body, Collider, Joint, SpecErro
 from gambol.physics.rigid.pipeline import (CHUNK_BY_BACKEND, StepInfo, step, step_batch, step_batch_with_info,
                                            step_with_info)
 from gambol.physics.rigid.system import System, build_system, load_system
+from gambol.physics.rigid.mjcf import load_mjcf
 
 __all__ = ["diagnostics", "joint_angles", "math", "QP", "default_qp", "Actuator", "Body", "Collider", "Joint", "SpecError",
            "SystemSpec", "load_spec", "validate", "CHUNK_BY_BACKEND", "StepInfo", "step", "step_batch",
            "step_batch_with_info", "step_with_info", "System",
-           "build_system", "load_system"]
+           "build_system", "load_system", "load_mjcf"]
