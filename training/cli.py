@@ -28,11 +28,11 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
-from gambol.training import apg, checkpoint, es, parallel, ppo, sac, setup
+from gambol.training import apg, checkpoint, es, parallel, ppo, sac, setup, shac
 from gambol.training.acting import make_evaluator
 
 TRAINERS = {"ppo": (ppo, ppo.PPOConfig), "sac": (sac, sac.SACConfig), "es": (es, es.ESConfig),
-            "apg": (apg, apg.APGConfig)}
+            "apg": (apg, apg.APGConfig), "shac": (shac, shac.SHACConfig)}
 
 
 # -- arguments ------------------------------------------------------------------------------

@@ -152,7 +152,7 @@ def window_objective(rewards, next_values, discounts, truncations, gamma: float)
         return gamma * w * discount + (1.0 - discount), w
 
     _, weights = jax.lax.scan(weight, jnp.ones_like(rewards[0]), discounts)
-    ends = (1.0 - discounts).at[-1].set(1.0)
+    ends = (1.0 - jnp.asarray(discounts)).at[-1].set(1.0)
     bootstrap = ends * _bootstrap(discounts, truncations) * gamma * next_values
     return jnp.sum(weights * (rewards + bootstrap), axis=0)
 
