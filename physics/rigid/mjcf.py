@@ -184,8 +184,8 @@ class MjcfImport:
     `position` z is instead the height of the tree's lowest collider point,
     what `default_qp` lifts it to); `joints`: MJCF joint name -> `JointMap`;
     `actuators`: one `ActuatorMap` per MJCF actuator, in MJCF order;
-    `colliders`: MJCF geom index -> (spec body, collider index) for geoms that
-    collide; `warnings`: every approximation made (empty when strict);
+    `colliders`: MuJoCo geom id -> (spec body, collider index) for geoms
+    that collide; `warnings`: every approximation made (empty when strict);
     `notes`: settings the engine replaces by its own method."""
     spec: SystemSpec
     bodies: dict
@@ -303,7 +303,7 @@ class _Geom:
     contype: int
     conaffinity: int
     friction: float
-    mjcf_body: str
+    body_id: int             # MuJoCo's body id (pre-order over the tree)
 
 
 @dataclass
@@ -494,7 +494,7 @@ class _Reader:
         self.groups = [self.world]
         self.joint_maps: dict = {}
         self.mjcf_bodies = {"world": self.world}
-        self.body_count = 1
+        self.body_count, self.body_ids = 1, {}
         self.all_geoms: list = []
         for w in worlds:
             self.read_children(w, self.world, np.zeros(3), np.eye(3), "main")
@@ -503,6 +503,8 @@ class _Reader:
         actuators, act_maps = self.read_actuators(root.findall("actuator"), joints)
         include, friction, colliders = self.collisions(root.findall("contact"))
         bodies = self.build_bodies(colliders)
+        ordered = sorted(self.all_geoms, key=lambda g: (g.body_id, g.index))
+        mujoco_id = {g.index: k for k, g in enumerate(ordered)}
         spec = SystemSpec(
             name=self.model, bodies=bodies, joints=tuple(j for j, _ in joints.values()),
             actuators=actuators, dt=self.timestep, substeps=SUBSTEPS, gravity=self.gravity,
@@ -516,7 +518,7 @@ class _Reader:
             spec=spec, bodies={name: g.name for name, g in self.mjcf_bodies.items()},
             rest_position={g.name: tuple(float(x) for x in g.com) for g in self.groups},
             joints=self.joint_maps, actuators=tuple(act_maps),
-            colliders={g.index: loc for g, loc in colliders.items()},
+            colliders={mujoco_id[g.index]: loc for g, loc in colliders.items()},
             warnings=tuple(self.warnings), notes=tuple(self.notes.values()))
 
     def read_defaults(self, el, parent_name, inherited):
@@ -618,6 +620,7 @@ class _Reader:
         pos = ppos + prot @ np.array(self.floats(el, "pos", 3, [0.0, 0.0, 0.0]))
         rot = prot @ self.orientation(el)
         name = el.get("name") or f"body{self.body_count}"
+        self.body_ids[id(el)] = self.body_count
         self.body_count += 1
         if name in self.mjcf_bodies:
             self.fail(el, "name", f"a second body named {name!r}")
@@ -686,7 +689,7 @@ class _Reader:
         contype = int(self.number(el, "contype", 1))
         conaffinity = int(self.number(el, "conaffinity", 1))
         geom = _Geom(el, index, kind, size, wpos, wrot, contype, conaffinity, friction,
-                     body_el.get("name", ""))
+                     self.body_ids.get(id(body_el), 0))
         self.all_geoms.append(geom)
         group.geoms.append(geom)
         if kind == "plane":
