@@ -197,18 +197,13 @@ def train(environment: str | Env, num_timesteps: int, *, config: APGConfig | Non
     env_state = desynchronize(jax.jit(env.reset)(env_key), scramble_key, config.episode_length)
     state = TrainingState(network_params, make_optimizer(config).init(network_params), obs_stats,
                           env_state, key, jnp.zeros((), jnp.int32))
-    steps_per_window = config.num_envs * config.horizon_length
-    iterations, windows = setup.split_budget(num_timesteps, steps_per_window, config.num_evals)
-    training_iteration = make_training_iteration(env, make_policy, join, config, windows)
 
     # -- host loop: one jitted iteration, then an evaluation
     def params_of(state):
         return join(state.obs_stats, state.network_params)
 
-    state, metrics = setup.training_loop(
-        training_iteration, state, evaluate=evaluate, params_of=params_of,
-        num_steps=lambda state: int(state.window) * steps_per_window,
-        iterations=iterations, key=eval_key, progress_fn=progress_fn, options=options,
-        metadata={"trainer": "apg", "config": config, "seed": seed, "windows": windows},
-        batch_size=config.num_envs)
+    state, metrics = differentiable.training_loop(
+        "apg", lambda windows: make_training_iteration(env, make_policy, join, config, windows),
+        state, config=config, num_timesteps=num_timesteps, evaluate=evaluate,
+        params_of=params_of, key=eval_key, seed=seed, progress_fn=progress_fn, options=options)
     return make_policy, params_of(state), metrics

@@ -14,6 +14,7 @@ with its gradient stopped, and take an Adam step on the clipped gradient.
   internals instead of storing them, so memory holds one carry per step).
 - `make_optimizer`, `skipped`, `reduce_metrics`: global-norm clip then Adam, where an update whose
   gradient holds a NaN or an infinity is skipped (never applied) and counted.
+- `training_loop`: the shared host loop, counting env steps in windows.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np
 import optax
 
 from gambol.envs.base import Box, Env, State
-from gambol.training import acting
+from gambol.training import acting, setup
 
 # `optax.apply_if_finite` gives up and applies after this many consecutive
 # non-finite gradients; its counter saturates at the int32 maximum, so never.
@@ -92,3 +93,19 @@ def reduce_metrics(metrics: dict) -> dict:
         return jnp.max(values) if name == "training/overflow" else jnp.mean(values)
 
     return {k: reduce(k, v) for k, v in metrics.items()}
+
+
+def training_loop(trainer: str, training_iteration, state, *, config, num_timesteps: int,
+                  evaluate, params_of, key, seed: int, progress_fn, options):
+    """`setup.training_loop` for a trainer whose state counts `window`s of
+    `config.num_envs x config.horizon_length` env steps, `num_timesteps` of them at
+    least in `config.num_evals` iterations; `training_iteration(windows)` builds
+    the jitted iteration of that many windows. Returns `(state, metrics)`."""
+    steps_per_window = config.num_envs * config.horizon_length
+    iterations, windows = setup.split_budget(num_timesteps, steps_per_window, config.num_evals)
+    return setup.training_loop(
+        training_iteration(windows), state, evaluate=evaluate, params_of=params_of,
+        num_steps=lambda state: int(state.window) * steps_per_window,
+        iterations=iterations, key=key, progress_fn=progress_fn, options=options,
+        metadata={"trainer": trainer, "config": config, "seed": seed, "windows": windows},
+        batch_size=config.num_envs)

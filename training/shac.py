@@ -296,10 +296,8 @@ def init_state(env: Env, init_policy, value_network: ValueNetwork, config: SHACC
                          obs_stats, env_state, key, jnp.zeros((), jnp.int32))
 
 
-def policy_spec(environment: str | Env, config: SHACConfig | None = None,
-                env_kwargs: dict | None = None):
-    """`(make_policy, abstract params)` of the policy `train` returns for these
-    settings: the params as `jax.ShapeDtypeStruct`s, to restore a saved policy into."""
+def policy_spec(environment: str | Env, config: SHACConfig | None = None, env_kwargs=None):
+    """`(make_policy, abstract params)` of `train`'s policy, as `apg.policy_spec`."""
     config = config or SHACConfig()
     return setup.policy_spec(environment, config, config.num_envs, True, env_kwargs)
 
@@ -310,16 +308,12 @@ def train(environment: str | Env, num_timesteps: int, *, config: SHACConfig | No
           checkpoint_every: int = 1, resume: bool = False, num_devices: int | None = None,
           **overrides):
     """Train a policy by SHAC: analytic gradients through short windows of the env
-    plus a learned critic.
-
-    `environment` is a registered name (built with `env_kwargs`) or a gambol Env
-    whose step is differentiable (see `setup.make_envs`); `num_timesteps` the env
-    steps to run at least (num_envs x horizon_length per window); keywords in
-    `overrides` replace fields of `config` (a `SHACConfig`);
-    `progress_fn(num_steps, metrics)` is called after the initial evaluation and
-    after every iteration; `checkpoint_dir`, `checkpoint_every`, `resume` and
-    `num_devices` (splitting `num_envs`) are `setup.RunOptions`. Returns
-    `(make_policy, params, metrics)` as `apg.train` does.
+    plus a learned critic. Arguments and result as `apg.train`'s, with `config` a
+    `SHACConfig` (keywords in `overrides` replace its fields); `num_timesteps`
+    counts num_envs x horizon_length env steps per window. The metrics add
+    `training/actor_loss`, `training/critic_loss`, `training/mean_reward` and the
+    skipped updates, `training/nonfinite_gradients` (actor) and
+    `training/nonfinite_value_gradients` (critic minibatches).
     """
     config = setup.configure(SHACConfig, config, overrides)
     setup.check_num_timesteps(num_timesteps)
@@ -328,20 +322,15 @@ def train(environment: str | Env, num_timesteps: int, *, config: SHACConfig | No
     env, evaluate, (make_policy, init_policy, join) = setup.make_trainer_parts(
         environment, config, config.num_envs, auto_reset=True, env_kwargs=env_kwargs)
     value_network = ValueNetwork(config.value_hidden)
-    steps_per_window = config.num_envs * config.horizon_length
-    iterations, windows = setup.split_budget(num_timesteps, steps_per_window, config.num_evals)
-    training_iteration = make_training_iteration(env, make_policy, value_network, config, windows)
-
-    key, init_key, eval_key = jax.random.split(jax.random.PRNGKey(seed), 3)
+    init_key, eval_key = jax.random.split(jax.random.PRNGKey(seed))
     state = jax.jit(lambda key: init_state(env, init_policy, value_network, config, key))(init_key)
 
     def params_of(state):
         return join(state.obs_stats, state.policy_params)
 
-    state, metrics = setup.training_loop(
-        training_iteration, state, evaluate=evaluate, params_of=params_of,
-        num_steps=lambda state: int(state.window) * steps_per_window,
-        iterations=iterations, key=eval_key, progress_fn=progress_fn, options=options,
-        metadata={"trainer": "shac", "config": config, "seed": seed, "windows": windows},
-        batch_size=config.num_envs)
+    state, metrics = differentiable.training_loop(
+        "shac", lambda windows: make_training_iteration(env, make_policy, value_network, config,
+                                                        windows),
+        state, config=config, num_timesteps=num_timesteps, evaluate=evaluate,
+        params_of=params_of, key=eval_key, seed=seed, progress_fn=progress_fn, options=options)
     return make_policy, params_of(state), metrics

@@ -40,41 +40,50 @@ def _bootstrap_value(next_values, discounts, truncations, e):
     return 0.0 if terminated else next_values[e]
 
 
+def _per_member(seed, expected_fn):
+    """The random window of `seed` and `expected_fn(rewards, values, next_values,
+    discounts, truncations)` applied to each member's `[H]` columns, stacked on axis -1."""
+    window = _window(seed)
+    columns = [expected_fn(*(x[:, b] for x in window)) for b in range(window[0].shape[1])]
+    return window, np.stack(columns, axis=-1)
+
+
+def _td_lambda_by_hand(rewards, values, next_values, discounts, truncations):
+    expected = np.zeros_like(rewards)
+    for t in range(len(rewards)):
+        e = _end(discounts, t)
+        h = e - t + 1                     # steps from t to where the segment leaves the window
+
+        def g(k):                         # G_t^k (eq. 7): k rewards, then V'(s_{t+k})
+            tail = values[t + k] if k < h else _bootstrap_value(next_values, discounts, truncations, e)
+            return sum(GAMMA ** i * rewards[t + i] for i in range(k)) + GAMMA ** k * tail
+
+        # eq. 8: (1 - lambda) sum_{k < h} lambda^(k-1) G^k + lambda^(h-1) G^h
+        expected[t] = ((1 - LAMBDA) * sum(LAMBDA ** (k - 1) * g(k) for k in range(1, h))
+                       + LAMBDA ** (h - 1) * g(h))
+    return expected
+
+
+def _objective_by_hand(rewards, values, next_values, discounts, truncations):
+    total, t = 0.0, 0
+    while t < len(rewards):               # one episode segment at a time, restarting gamma^0
+        e = _end(discounts, t)
+        total += sum(GAMMA ** (j - t) * rewards[j] for j in range(t, e + 1))
+        total += GAMMA ** (e - t + 1) * _bootstrap_value(next_values, discounts, truncations, e)
+        t = e + 1
+    return np.float32(total)
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_td_lambda_targets_equal_the_papers_sum_of_k_step_returns(seed):
-    rewards, values, next_values, discounts, truncations = _window(seed)
-    horizon, members = rewards.shape
-    expected = np.zeros_like(rewards)
-    for b in range(members):
-        for t in range(horizon):
-            e = _end(discounts[:, b], t)
-            h = e - t + 1                 # steps from t to where the segment leaves the window
-
-            def g(k):                     # G_t^k (eq. 7): k rewards, then V'(s_{t+k})
-                tail = (values[t + k, b] if k < h else
-                        _bootstrap_value(next_values[:, b], discounts[:, b], truncations[:, b], e))
-                return sum(GAMMA ** i * rewards[t + i, b] for i in range(k)) + GAMMA ** k * tail
-
-            # eq. 8: (1 - lambda) sum_{k < h} lambda^(k-1) G^k + lambda^(h-1) G^h
-            expected[t, b] = ((1 - LAMBDA) * sum(LAMBDA ** (k - 1) * g(k) for k in range(1, h))
-                              + LAMBDA ** (h - 1) * g(h))
-    got = shac.td_lambda_targets(rewards, values, next_values, discounts, truncations, LAMBDA, GAMMA)
+    window, expected = _per_member(seed, _td_lambda_by_hand)
+    got = shac.td_lambda_targets(*window, LAMBDA, GAMMA)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("seed", range(4))
 def test_window_objective_sums_each_episodes_discounted_rewards_and_bootstrap(seed):
-    rewards, _, next_values, discounts, truncations = _window(seed)
-    horizon, members = rewards.shape
-    expected = np.zeros(members)
-    for b in range(members):
-        t = 0
-        while t < horizon:                # one episode segment at a time, restarting gamma^0
-            e = _end(discounts[:, b], t)
-            expected[b] += sum(GAMMA ** (j - t) * rewards[j, b] for j in range(t, e + 1))
-            expected[b] += GAMMA ** (e - t + 1) * _bootstrap_value(
-                next_values[:, b], discounts[:, b], truncations[:, b], e)
-            t = e + 1
+    (rewards, _, next_values, discounts, truncations), expected = _per_member(seed, _objective_by_hand)
     got = shac.window_objective(rewards, next_values, discounts, truncations, GAMMA)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
