@@ -152,12 +152,7 @@ def make_training_iteration(env: Env, make_policy, join, config: APGConfig, wind
             metrics["training/overflow"] = jnp.max(env_state.metrics["overflow"])
         return new, metrics
 
-    @jax.jit
-    def training_iteration(state: TrainingState):
-        state, metrics = jax.lax.scan(window, state, None, length=windows)
-        return state, differentiable.reduce_metrics(metrics)
-
-    return training_iteration
+    return differentiable.scan_windows(window, windows)
 
 
 def policy_spec(environment: str | Env, config: APGConfig | None = None,

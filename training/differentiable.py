@@ -14,7 +14,8 @@ with its gradient stopped, and take an Adam step on the clipped gradient.
   internals instead of storing them, so memory holds one carry per step).
 - `make_optimizer`, `skipped`, `reduce_metrics`: global-norm clip then Adam, where an update whose
   gradient holds a NaN or an infinity is skipped (never applied) and counted.
-- `training_loop`: the shared host loop, counting env steps in windows.
+- `scan_windows`, `training_loop`: the jitted iteration (a scan of windows) and the
+  shared host loop, counting env steps in windows.
 """
 
 from __future__ import annotations
@@ -93,6 +94,18 @@ def reduce_metrics(metrics: dict) -> dict:
         return jnp.max(values) if name == "training/overflow" else jnp.mean(values)
 
     return {k: reduce(k, v) for k, v in metrics.items()}
+
+
+def scan_windows(window, windows: int):
+    """A jitted `training_iteration(state) -> (state, metrics)`: `windows` calls of
+    `window(state, None) -> (state, metrics)` in a `lax.scan`, metrics reduced by
+    `reduce_metrics`."""
+    @jax.jit
+    def training_iteration(state):
+        state, metrics = jax.lax.scan(window, state, None, length=windows)
+        return state, reduce_metrics(metrics)
+
+    return training_iteration
 
 
 def training_loop(trainer: str, training_iteration, state, *, config, num_timesteps: int,

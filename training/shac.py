@@ -274,12 +274,7 @@ def make_training_iteration(env: Env, make_policy, value_network: ValueNetwork, 
                    "training/nonfinite_value_gradients": jnp.sum(critic_skipped)}
         return new, metrics
 
-    @jax.jit
-    def training_iteration(state: TrainingState):
-        state, metrics = jax.lax.scan(window, state, None, length=windows)
-        return state, differentiable.reduce_metrics(metrics)
-
-    return training_iteration
+    return differentiable.scan_windows(window, windows)
 
 
 def init_state(env: Env, init_policy, value_network: ValueNetwork, config: SHACConfig,
