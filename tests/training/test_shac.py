@@ -7,10 +7,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.test_util import check_grads
 
 from gambol.agents import ValueNetwork
 from gambol.envs.base import Box, Env, State
-from gambol.training import setup, shac
+from gambol.training import cli, setup, shac
 
 GAMMA, LAMBDA = 0.9, 0.7
 
@@ -140,7 +141,7 @@ def test_bad_input_raises_naming_the_field_or_the_env():
 # -- gradients ---------------------------------------------------------------------------------
 
 @pytest.mark.usefixtures("x64")
-def test_remat_gives_the_same_gradient_as_storing_every_step():
+def test_the_actor_gradient_matches_finite_differences_with_and_without_remat():
     config = shac.SHACConfig(num_envs=8, episode_length=10, horizon_length=8,
                              hidden=(16,), value_hidden=(16,))
     env, _, (make_policy, init_policy, _) = setup.make_trainer_parts("pendulum", config, 8, True)
@@ -152,9 +153,11 @@ def test_remat_gives_the_same_gradient_as_storing_every_step():
     for remat in (False, True):
         loss = shac.make_actor_loss(env, make_policy, value_fn,
                                     dataclasses.replace(config, remat=remat))
-        grad = jax.jit(jax.grad(lambda p: loss(p, state.target_value_params, state.obs_stats,
-                                               state.env_state, jax.random.PRNGKey(2))[0]))
-        grads.append(grad(params))
+        fn = jax.jit(lambda p: loss(p, state.target_value_params, state.obs_stats,
+                                    state.env_state, jax.random.PRNGKey(2))[0])
+        grads.append(jax.grad(fn)(params))
+    # and both are the gradient: the window's rewards and critic bootstraps through resets
+    check_grads(fn, (params,), order=1, modes=("rev",), atol=1e-3, rtol=1e-3, eps=1e-4)
     # the window crosses auto-resets (episodes of 10 steps, desynchronised)
     assert float(jnp.max(state.env_state.info["steps"])) > 2
     for a, b in zip(jax.tree.leaves(grads[0]), jax.tree.leaves(grads[1])):
@@ -163,6 +166,19 @@ def test_remat_gives_the_same_gradient_as_storing_every_step():
 
 
 # -- training ----------------------------------------------------------------------------------
+
+def test_the_command_line_trains_and_evaluates_shac(tmp_path):
+    folder = str(tmp_path / "shac")
+    tiny = ["num_envs=4", "episode_length=16", "horizon_length=8", "critic_minibatches=2",
+            "hidden=(8,)", "value_hidden=(8,)", "num_evals=2", "num_eval_envs=2"]
+    metrics = cli.main(["train", "--env", "pendulum", "--algo", "shac", "--timesteps", "64",
+                        "--out", folder, "--no-render", *[a for t in tiny for a in ("--set", t)]])
+    assert np.isfinite(metrics["training/critic_loss"])
+    make_policy, params = cli.load_policy(cli.Run.load(folder))
+    assert params[1]["params"]["dense_0"]["kernel"].shape == (3, 8)
+    reward = cli.main(["eval", "--run", folder, "--episodes", "2"])
+    assert -16 * 16.28 <= reward <= 0          # pendulum's reward per step lies in [-16.28, 0]
+
 
 def test_shac_improves_the_return_on_pendulum():
     reports = []
