@@ -4,7 +4,7 @@ short windows, with a learned critic standing in for the rest of the episode.
 
 Each window runs `horizon_length` = H steps of `policy -> env.step` from the
 carried env state (gradient stopped at the window's start, as in APG). The
-actor minimises (paper eq. 5)
+actor minimises the paper's L_theta (sec. 3, "Short-Horizon Actor-Critic")
 
     L(theta) = -1 / (N H) sum_i [ sum_{t < H} gamma^t r_t^i + gamma^H V'(s_H^i) ],
 
@@ -15,16 +15,16 @@ when it terminated, and the member's next episode starts a new discounted sum
 (a reset state does not depend on the policy, so the other members' gradients
 and the earlier part of this one's are untouched).
 
-The critic `V` then regresses the window's TD(lambda) targets (eq. 7-8),
+The critic `V` then regresses the window's TD(lambda) targets (the paper's V~),
 
     V~_t = (1 - lambda) sum_{k=1}^{H-t-1} lambda^(k-1) G_t^k + lambda^(H-t-1) G_t^(H-t),
     G_t^k = sum_{l<k} gamma^l r_{t+l} + gamma^k V'(s_{t+k}),
 
 computed from the window's rewards and target values with their gradient
-stopped (the recursion `gae.gae` computes; see `td_lambda_targets`), for
-`critic_iterations` epochs of `critic_minibatches` shuffled minibatches (eq. 6),
-after which the target moves by Polyak averaging,
-`V' <- alpha V' + (1 - alpha) V` (sec. 3.3).
+stopped (the recursion `gae.gae` computes; see `td_lambda_targets`), by a
+squared error (L_phi) over `critic_iterations` epochs of `critic_minibatches`
+shuffled minibatches, after which the target moves by Polyak averaging,
+`V' <- alpha V' + (1 - alpha) V` (Algorithm 1).
 
 Updates whose gradient is not finite are skipped and counted
 (`training/nonfinite_gradients` for the actor, `training/nonfinite_value_gradients`
@@ -140,7 +140,7 @@ def _bootstrap(discounts, truncations):
 
 def window_objective(rewards, next_values, discounts, truncations, gamma: float):
     """[B]: each member's discounted reward over the window plus the discounted value
-    where each of its episodes leaves the window (eq. 5, inside the sum over i).
+    where each of its episodes leaves the window (L_theta, inside the sum over i).
 
     rewards, next_values, discounts, truncations: `[H, B]`; `next_values[t] = V'(s'_t)`,
     the value of the observation step t reached (before any reset). The weight of
@@ -159,7 +159,7 @@ def window_objective(rewards, next_values, discounts, truncations, gamma: float)
 
 def td_lambda_targets(rewards, values, next_values, discounts, truncations,
                       td_lambda: float, gamma: float):
-    """[H, B] TD(lambda) targets V~_t (eq. 7-8) of one window, as the recursion
+    """[H, B] TD(lambda) targets V~_t of one window, as the recursion
     V~_t = r_t + gamma [(1 - lambda) V'(s'_t) + lambda V~_{t+1}] that `gae` computes
     (V~_H = V'(s_H); no recursion past a done step; no bootstrap at termination).
 
@@ -179,7 +179,7 @@ def make_value_fn(value_network: ValueNetwork, normalize_observations: bool):
 
 def make_actor_loss(env: Env, make_policy, value_fn, config: SHACConfig):
     """`loss(policy_params, target_value_params, obs_stats, env_state, key) ->
-    (loss, (env_state, transitions))`: eq. 5 over one window from `env_state`,
+    (loss, (env_state, transitions))`: L_theta over one window from `env_state`,
     differentiable in `policy_params` through the env; transitions `[H, N, ...]`."""
     def loss(policy_params, target_value_params, obs_stats, env_state, key):
         policy = make_policy((obs_stats, policy_params), deterministic=not config.stochastic)
@@ -195,7 +195,7 @@ def make_actor_loss(env: Env, make_policy, value_fn, config: SHACConfig):
 
 
 def make_critic_loss(value_fn):
-    """`loss(value_params, obs_stats, (obs [M, obs], targets [M])) -> mean squared error` (eq. 6)."""
+    """`loss(value_params, obs_stats, (obs [M, obs], targets [M])) -> mean squared error` (L_phi)."""
     def loss(value_params, obs_stats, batch):
         obs, targets = batch
         return jnp.mean(jnp.square(value_fn(value_params, obs_stats, obs) - targets))
@@ -245,14 +245,14 @@ def make_training_iteration(env: Env, make_policy, value_network: ValueNetwork, 
         key, actor_key, critic_key = jax.random.split(state.key, 3)
         actor_key = acting.device_key(actor_key, axis_name)
         start = jax.lax.stop_gradient(state.env_state)      # truncate the gradient here
-        # actor: one step on eq. 5 through the window
+        # actor: one step on L_theta through the window
         (actor_loss, (env_state, tr)), policy_params, policy_opt_state = actor_update(
             state.policy_params, state.policy_optimizer_state, state.target_value_params,
             state.obs_stats, start, actor_key)
         tr = jax.lax.stop_gradient(tr)
         obs_stats = acting.update_obs_stats(state.obs_stats, tr.obs,
                                             not config.normalize_observations, axis_name)
-        # critic: TD(lambda) targets from the target critic (eq. 7-8), then epochs (eq. 6)
+        # critic: TD(lambda) targets V~ from the target critic, then epochs on L_phi
         values = value_fn(state.target_value_params, obs_stats, tr.obs)
         next_values = value_fn(state.target_value_params, obs_stats, tr.next_obs)
         targets = td_lambda_targets(config.reward_scaling * tr.reward, values, next_values,
@@ -262,7 +262,7 @@ def make_training_iteration(env: Env, make_policy, value_network: ValueNetwork, 
         (value_params, value_opt_state, _, _), (critic_losses, critic_skipped) = jax.lax.scan(
             critic_epoch, (state.value_params, state.value_optimizer_state, obs_stats, batch),
             jax.random.split(critic_key, config.critic_iterations))
-        # target critic: V' <- alpha V' + (1 - alpha) V (sec. 3.3)
+        # target critic: V' <- alpha V' + (1 - alpha) V (Algorithm 1)
         target = optax.incremental_update(value_params, state.target_value_params,
                                           1.0 - config.target_alpha)
         new = TrainingState(policy_params, value_params, target, policy_opt_state, value_opt_state,

@@ -55,11 +55,11 @@ def _td_lambda_by_hand(rewards, values, next_values, discounts, truncations):
         e = _end(discounts, t)
         h = e - t + 1                     # steps from t to where the segment leaves the window
 
-        def g(k):                         # G_t^k (eq. 7): k rewards, then V'(s_{t+k})
+        def g(k):                         # G_t^k: k rewards, then V'(s_{t+k})
             tail = values[t + k] if k < h else _bootstrap_value(next_values, discounts, truncations, e)
             return sum(GAMMA ** i * rewards[t + i] for i in range(k)) + GAMMA ** k * tail
 
-        # eq. 8: (1 - lambda) sum_{k < h} lambda^(k-1) G^k + lambda^(h-1) G^h
+        # V~_t = (1 - lambda) sum_{k < h} lambda^(k-1) G^k + lambda^(h-1) G^h
         expected[t] = ((1 - LAMBDA) * sum(LAMBDA ** (k - 1) * g(k) for k in range(1, h))
                        + LAMBDA ** (h - 1) * g(h))
     return expected
