@@ -190,21 +190,25 @@ def test_shac_improves_the_return_on_pendulum():
     assert [n for n, _ in reports] == [0, 75_776, 151_552]   # 148 windows of 64 x 16 steps
     initial = reports[0][1]["eval/episode_reward"]
     final = metrics["eval/episode_reward"]
-    assert final > initial + 300.0, (initial, final)   # about -610 -> -150 over seeds 0-2
+    assert final > initial + 300.0, (initial, final)   # -600..-675 -> -130..-165 over seeds 0-4
     assert metrics["training/nonfinite_gradients"] == 0
     assert all(np.isfinite(metrics[k]) for k in ("training/actor_loss", "training/critic_loss"))
 
 
 def test_shac_runs_on_ant_with_finite_metrics():
-    reports = []
-    _, params, metrics = shac.train("ant", 4 * 8 * 3, num_envs=4, episode_length=16,
-                                    horizon_length=8, critic_iterations=2, critic_minibatches=2,
-                                    hidden=(16,), value_hidden=(16,), num_evals=1,
-                                    num_eval_envs=2, remat=True,
-                                    progress_fn=lambda n, m: reports.append((n, m)))
-    assert [n for n, _ in reports] == [0, 96]              # 3 windows, episodes auto-reset
-    for key in ("training/actor_loss", "training/critic_loss", "training/mean_reward",
-                "eval/episode_reward"):
-        assert np.isfinite(metrics[key]), (key, metrics[key])
-    assert metrics["training/nonfinite_gradients"] == 0
-    assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(params))
+    config = shac.SHACConfig(num_envs=4, episode_length=16, horizon_length=8, critic_iterations=2,
+                             critic_minibatches=2, hidden=(16,), value_hidden=(16,), remat=True)
+    env, _, (make_policy, init_policy, _) = setup.make_trainer_parts("ant", config, 4, True)
+    network = ValueNetwork(config.value_hidden)
+    iteration = shac.make_training_iteration(env, make_policy, network, config, windows=2)
+    state = jax.jit(lambda key: shac.init_state(env, init_policy, network, config, key))(
+        jax.random.PRNGKey(0))
+    first = state
+    for _ in range(3):              # 48 steps of 16-step episodes: every member auto-resets
+        state, metrics = iteration(state)
+        for key in ("training/actor_loss", "training/critic_loss", "training/mean_reward"):
+            assert np.isfinite(float(metrics[key])), (key, metrics[key])
+        assert float(metrics["training/nonfinite_gradients"]) == 0
+    assert int(state.window) == 6
+    for before, after in zip(jax.tree.leaves(first.policy_params), jax.tree.leaves(state.policy_params)):
+        assert bool(jnp.all(jnp.isfinite(after))) and not np.array_equal(before, after)
