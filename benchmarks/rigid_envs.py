@@ -24,7 +24,7 @@ Each env runs at its own published dt and frame count (substeps per env step); t
 same in every library, the substeps are each library's own:
   env          gambol            brax 0.0.16         brax 0.14.2 spring, positional | generalized  MuJoCo
   ant          0.05 = 10 x 0.005  0.05 = 10 x 0.005   10 x 0.005 | 5 x 0.01                     5 x 0.01
-  halfcheetah  0.05 = 10 x 0.005  0.05 = 16 x 0.003125
+  halfcheetah  0.05 = 16 x 0.003125 (v2; both)
   humanoid     0.015 = 8 x 0.001875 (both)            10 x 0.0015 | 5 x 0.003
   grasp        0.02 = 4 x 0.005 (both)
   fetch        0.02 = 4 x 0.005 (both)
@@ -35,7 +35,7 @@ Env steps per call: 100 at batch 1, 40 at 128, 10 at 1024 (a quarter with --quic
 Rounds alternate the libraries (gambol, peer, peer, ... per env and batch, then the next) so that a
 change of load on the shared machine hits every library alike; per library, env and batch the
 median over rounds is reported, and ratios gambol / peer (> 1: gambol faster) are of those medians.
-Ratios and targets: every env, gambol / brax 0.0.16 (jax 0.10.1) at batch 1024 >= 1.5; gambol
+Ratios and targets: every env, gambol / brax 0.0.16 (jax 0.10.1) at batch 1024 >= 2; gambol
 ant at its best batch / MuJoCo Ant-v5 >= 3 (also shown: gambol ant at batch 1 / MuJoCo, one env
 each); gambol ant and humanoid / each brax 0.14.2 backend.
 Peers live in venvs under $ANCHORS (default ${TMPDIR:-/tmp}/anchors), created if missing with the
@@ -46,6 +46,10 @@ Run (from the repository root):
   .venv/bin/python benchmarks/rigid_envs.py           # full: batches 1, 128, 1024, 2 rounds, all peers
   .venv/bin/python benchmarks/rigid_envs.py --quick   # ant, humanoid at 128; 1 round; v1 + MuJoCo
   .venv/bin/python benchmarks/rigid_envs.py --envs ant,humanoid --peers v1,spring --batches 1024
+  # before/after a change, in one run: the previous commit in a venv of its own
+  git worktree add /tmp/before HEAD~1 && python3 -m venv /tmp/bv && /tmp/bv/bin/pip install -r requirements.lock \
+    && /tmp/bv/bin/pip install --no-deps -e /tmp/before
+  .venv/bin/python benchmarks/rigid_envs.py --peers v1 --batches 1024 --baseline /tmp/bv/bin/python
 Output (stdout): one JSON line per measurement, then one summary JSON line (medians, ratios,
 targets, machine). A table goes to stderr. The machine is a shared 2-core VM: single figures are
 noisy (+-30% or worse under load); compare ratios of one run.
@@ -74,7 +78,8 @@ LABELS = {'v1': 'brax0.0.16/jax0.10.1', 'v1-jax0.4': 'brax0.0.16/jax0.4.35',
           **{b: f'brax0.14.2/{b}' for b in V2_BACKENDS}, 'mujoco': 'mujoco/Ant-v5'}
 GAMBOL = 'gambol'
 ANCHOR = LABELS['v1']
-TARGET_V1, TARGET_V1_BATCH = 1.5, 1024       # every env: gambol >= 1.5 x brax 0.0.16 at batch 1024
+TARGET_V1, TARGET_V1_BATCH = 2.0, 1024       # every env: gambol >= 2 x brax 0.0.16 at batch 1024
+BASELINE = 'gambol-baseline'                 # --baseline: the same measurement with another gambol
 TARGET_MUJOCO = 3.0                          # ant: gambol's best batch >= 3 x MuJoCo Ant-v5
 
 
@@ -99,7 +104,21 @@ def measure_gambol(name, batch, steps, repeats):
               action_size=action_size, done_fraction=float(np.mean(np.asarray(state.done))),
               max_abs_position=float(np.max(np.abs(np.asarray(state.pipeline_state.pos)))))
   info['physics_substeps_per_s'] = info['env_steps_per_s'] * info['substeps']
+  info['gambol_source'] = source_commit(gambol.__file__)
   return info
+
+
+def source_commit(path):
+  """The git commit (with '+changes' when the tree differs from it) of the checkout holding
+  `path`, or None outside a checkout."""
+  import subprocess
+  where = os.path.dirname(os.path.abspath(path))
+  git = lambda *a: subprocess.run(['git', '-C', where, *a], capture_output=True, text=True)  # noqa: E731
+  head = git('rev-parse', '--short', 'HEAD')
+  if head.returncode != 0:
+    return None
+  dirty = git('status', '--porcelain', '--untracked-files=no').stdout.strip()
+  return head.stdout.strip() + ('+changes' if dirty else '')
 
 
 def median_of(recs, field):
@@ -116,6 +135,9 @@ def main():
   ap.add_argument('--peers', default=None,
                   help=f'comma-separated subset of {",".join(ALL_PEERS)} (default all; --quick: v1,mujoco)')
   ap.add_argument('--no-gambol', action='store_true')
+  ap.add_argument('--baseline', default=None, metavar='PYTHON',
+                  help=f'also measure the gambol that this interpreter imports (e.g. a venv with the previous '
+                       f'commit installed), as "{BASELINE}", alternating with the others')
   ap.add_argument('--quick', action='store_true', help='ant and humanoid at batch 128, 1 round, short scans, v1 + MuJoCo')
   ap.add_argument('--rounds', type=int, default=None, help='alternating rounds (default 2; --quick 1)')
   ap.add_argument('--repeats', type=int, default=None, help='timed calls per process (default 5; --quick 3)')
@@ -158,6 +180,8 @@ def main():
     out = []
     if not args.no_gambol:
       out.append((GAMBOL, [sys.executable, str(HERE / 'rigid_envs.py'), '--worker', name, str(batch), steps, rep]))
+    if args.baseline:
+      out.append((BASELINE, [args.baseline, str(HERE / 'rigid_envs.py'), '--worker', name, str(batch), steps, rep]))
     for p in peers:
       if p in ('v1', 'v1-jax0.4'):
         out.append((LABELS[p], [pythons[p], str(HERE / '_rigid_brax_v1.py'), str(batch), steps, rep, 'env', name]))
