@@ -16,6 +16,7 @@ from gambol.envs.fetch import Fetch
 from gambol.envs.grasp import Grasp
 from gambol.envs.halfcheetah import Halfcheetah
 from gambol.envs.humanoid import Humanoid
+from gambol.envs.mjcf_envs import AntV5, HalfCheetahV5, HopperV5, MjcfEnv, Walker2dV5
 from gambol.envs.recovery import grow_neighbor_lists, rollout
 from gambol.envs.pendulum import Pendulum, PendulumParams
 from gambol.envs.reacher import PointReacher, ReacherParams
@@ -38,11 +39,16 @@ register("halfcheetah", Halfcheetah)
 register("fetch", Fetch)
 register("humanoid", Humanoid)
 register("grasp", Grasp)
+# gymnasium's v5 locomotion suite from its own XML files (envs/mjcf_envs.py)
+register("mjcf_ant", AntV5)
+register("mjcf_halfcheetah", HalfCheetahV5)
+register("mjcf_hopper", HopperV5)
+register("mjcf_walker2d", Walker2dV5)
 
 
 def _register_with_gymnasium():
     from gambol.envs.gymnasium_adapter import register_gymnasium
-    for name in ("pendulum", "point_reacher"):
+    for name in ("pendulum", "point_reacher", "mjcf_ant", "mjcf_halfcheetah", "mjcf_hopper", "mjcf_walker2d"):
         register_gymnasium(name)
 
 

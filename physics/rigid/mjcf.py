@@ -179,7 +179,8 @@ class JointMap:
     freed world axes, a free joint or a dropped joint); `dof`: its DoF index
     (for a root axis, the world axis 0-2); `sign`: -1 where the engine's DoF
     turns against the MJCF axis; `ref`: the hinge's MJCF angle at the engine's
-    zero (radians); `body`: the spec body that moves."""
+    zero (radians; for a root's slide, its position at the initial pose, in
+    metres); `body`: the spec body that moves."""
     type: str
     body: str
     joint: str | None = None
@@ -204,7 +205,9 @@ class ActuatorMap:
 class MjcfImport:
     """A loaded MJCF model. `bodies`: MJCF body name -> spec body (unnamed
     bodies are `body<id>`, MuJoCo's body id); `rest_position`: every spec
-    body's centre of mass at the MJCF initial pose (the spec's root
+    body's centre of mass at the MJCF initial pose; `rest_origin`: the frame
+    origin of the MJCF body that carries each jointed spec body's joints (what
+    MuJoCo's root qpos and `xpos` track), at that pose (the spec's root
     `position` z is instead the height of the tree's lowest collider point,
     what `default_qp` lifts it to); `joints`: MJCF joint name -> `JointMap`;
     `actuators`: one `ActuatorMap` per MJCF actuator, in MJCF order;
@@ -214,6 +217,7 @@ class MjcfImport:
     spec: SystemSpec
     bodies: dict
     rest_position: dict
+    rest_origin: dict
     joints: dict
     actuators: tuple
     colliders: dict
@@ -360,6 +364,7 @@ class _Group:
     frozen_rotation: list = dataclasses.field(default_factory=lambda: [1, 1, 1])
     mass: float = 0.0
     com: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(3))
+    origin: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(3))   # MJCF body frame
 
 
 class _Reader:
@@ -556,6 +561,7 @@ class _Reader:
         return MjcfImport(
             spec=spec, bodies={name: g.name for name, g in self.mjcf_bodies.items()},
             rest_position={g.name: tuple(float(x) for x in g.com) for g in self.groups},
+            rest_origin={g.name: tuple(float(x) for x in g.origin) for g in self.groups},
             joints=self.joint_maps, actuators=tuple(act_maps),
             colliders={mujoco_id[g.index]: loc for g, loc in colliders.items()},
             warnings=tuple(self.warnings), notes=tuple(self.notes.values()))
@@ -777,7 +783,7 @@ class _Reader:
 
     def new_group(self, el, name, parent, joints, pos, rot) -> _Group:
         info = [self.joint_info(j, pos, rot) for j in joints]
-        group = _Group(name, el, parent, kind="joint")
+        group = _Group(name, el, parent, kind="joint", origin=pos)
         self.groups.append(group)
         types = [i["type"] for i in info]
         for i in info:
@@ -829,7 +835,8 @@ class _Reader:
             if frozen[k] == 0:
                 self.fail(i["el"], "axis", f"a second {i['type']} along world axis {'xyz'[k]}")
             frozen[k] = 0
-            self.joint_maps[i["name"]] = JointMap(i["type"], group.name, None, k, float(np.sign(i["axis"][k])))
+            ref = i["ref"] if i["type"] == "slide" else self.angle(i["ref"])
+            self.joint_maps[i["name"]] = JointMap(i["type"], group.name, None, k, float(np.sign(i["axis"][k])), ref)
             self.root_axis_extras(i)
         for i in info:
             if i["type"] == "hinge":

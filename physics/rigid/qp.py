@@ -56,11 +56,12 @@ def rest_angles(group):
     return jnp.clip(0.0, group.limits[..., 0], group.limits[..., 1])
 
 
-def default_qp(sys) -> QP:
+def default_qp(sys, angles=None) -> QP:
     """Every body at rest: roots at their spec `position`/`rotation`, each
     child placed so its joint anchor meets its parent's at the joint's rest
     angle (`rest_angles`: zero, or the nearer limit where zero lies outside
-    them; e.g. the ant's knees at 30 degrees). Then every joint tree with colliders and
+    them; e.g. the ant's knees at 30 degrees), or at `angles` [action_size]
+    (every DoF in action-slot order, radians) where given. Then every joint tree with colliders and
     no frozen body is lifted so that its lowest collider point sits at the
     root's spec `position` z (0: touching the floor; 1: dropped from 1 above
     it). Trees without colliders or holding a frozen body stay as placed."""
@@ -83,8 +84,9 @@ def default_qp(sys) -> QP:
             if child in placed or parent not in placed:
                 continue
             # child frame = parent frame ⊗ E(angles): rot_c = rot_p ⊗ frame ⊗ E ⊗ frame*
-            angles = jnp.zeros(3, dtype).at[:g.dof].set(rest_angles(g)[j])
-            bend = quat_mul(quat_mul(g.frame[j], euler_to_quat(jnp.rad2deg(angles))), quat_conj(g.frame[j]))
+            at = rest_angles(g)[j] if angles is None else jnp.asarray(angles, dtype)[np.asarray(g.action_slots[j])]
+            euler = jnp.zeros(3, dtype).at[:g.dof].set(at)
+            bend = quat_mul(quat_mul(g.frame[j], euler_to_quat(jnp.rad2deg(euler))), quat_conj(g.frame[j]))
             rot[child] = quat_mul(rot[parent], bend)
             anchor = pos[parent] + rotate(g.parent_offset[j], rot[parent])
             pos[child] = anchor - rotate(g.child_offset[j], rot[child])

@@ -1,0 +1,360 @@
+"""gymnasium's MuJoCo locomotion suite (v5 semantics) on gambol's spring engine,
+built from gymnasium's own XML files (`gymnasium/envs/mujoco/assets/`) by
+`rigid.import_mjcf(strict=False)`: `mjcf_ant`, `mjcf_halfcheetah`,
+`mjcf_hopper`, `mjcf_walker2d` (version "5"; the paper-era `ant` and
+`halfcheetah` are other envs).
+
+What follows gymnasium v5 (its docs and `*_v5.py` defaults):
+- action: the XML's `ctrl`, one entry per `<motor>` in XML order, in its
+  `ctrlrange` (clipped, as MuJoCo clamps it), mapped onto the engine's joints
+  by `MjcfImport.action`;
+- one env step is `frame_skip` MJCF timesteps (ant, halfcheetah 5 x 0.01 s;
+  hopper, walker2d 4 x 0.002 s): the engine steps dt = frame_skip x timestep
+  with frame_skip x the import's substeps, the same substep length;
+- observation: MuJoCo's generalized coordinates `qpos` (without the root's x,
+  and y for the ant) then `qvel` (hopper and walker2d clip it to [-10, 10]),
+  read off the engine's bodies (`generalized`); the ant appends 78 contact
+  numbers (below);
+- reward terms, each in `metrics`, summing to the reward: `reward_forward` =
+  weight x (x of the root body's frame origin, after - before) / dt;
+  `reward_ctrl` = -ctrl_cost_weight sum(ctrl^2); `reward_survive` =
+  healthy_reward x healthy (hopper, walker2d, ant); `reward_contact` (ant);
+- healthy and termination: hopper z = qpos[1] > 0.7, |qpos[2]| < 0.2 and
+  every entry of (qpos, qvel)[2:] inside (-100, 100); walker2d 0.8 < z < 2,
+  -1 < qpos[2] < 1; ant all finite and 0.2 <= qpos[2] <= 1; the episode ends
+  when unhealthy (halfcheetah never);
+- reset: qpos0 + U(-s, s) on every qpos entry (the ant's quaternion too, then
+  normalised) and qvel U(-s, s) (hopper, walker2d: s = 5e-3) or s N(0, 1)
+  (ant, halfcheetah: s = 0.1).
+
+Where the spring engine has no equal quantity:
+- `cfrc_ext` (the ant's observation[27:105] and contact cost): MuJoCo's
+  external contact wrench (torque, force) on each body 1..13. Here each
+  jointed body's contact impulse of the step over dt: (I dω, m dv) / dt with
+  dω, dv the step's contact velocity changes (`StepInfo`); bodies that MJCF
+  welds into their parent (the ant's four `*_leg` bodies) read 0. Clipped to
+  [-1, 1] as gymnasium does, and the contact cost is 5e-4 sum of its squares.
+- The initial pose is the import's rest pose (`default_qp`: lowest collider
+  at its MJCF height) with the noise on it (`place`): where qpos0 lies outside
+  a joint's range (the ant's ankles at 0, range 30-70 degrees) the joint
+  starts at the nearer limit, which MuJoCo would reach in its first steps.
+- A root hinge's noise turns the body about its centre of mass, not its
+  hinge anchor (the engine's planar roots turn about the centre of mass).
+- The physics is the spring engine's (see `rigid/mjcf.py` for what the
+  import approximates: armature, joint springs, contact softness), so
+  trajectories and returns are not MuJoCo's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import pathlib
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gambol.envs.base import Box
+from gambol.envs.rigid_env import RigidEnv
+from gambol.physics.rigid import QP, build_system, default_qp, joint_angles
+from gambol.physics.rigid.math import cross, inv_rotate, normalize, quat_mul, rotate
+from gambol.physics.rigid.mjcf import MjcfWarning, import_mjcf
+
+
+def gymnasium_xml(name: str) -> pathlib.Path:
+    """The path of gymnasium's MuJoCo asset `name` (e.g. "hopper.xml")."""
+    import gymnasium
+    return pathlib.Path(gymnasium.__file__).parent / "envs" / "mujoco" / "assets" / name
+
+
+@functools.lru_cache(maxsize=None)
+def load_gymnasium_mjcf(name: str):
+    """`import_mjcf(strict=False)` of a gymnasium asset; its approximations are
+    the ones `rigid/mjcf.py` documents (listed in `.warnings`)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MjcfWarning)
+        return import_mjcf(gymnasium_xml(name), strict=False)
+
+
+class MjcfEnv(RigidEnv):
+    """A gymnasium v5 locomotion env on an imported XML. Subclasses set `xml`,
+    `frame_skip`, `reset_noise_scale`, `gaussian_velocity_noise`, `skipped_qpos`
+    (root coordinates left out of the observation), `qvel_clip` and the
+    reward weights, and implement `healthy(qpos, qvel)` and `extra_obs`."""
+    version = "5"
+    xml = ""
+    frame_skip = 1
+    reset_noise_scale = 0.0
+    gaussian_velocity_noise = False
+    skipped_qpos = 1
+    qvel_clip: float | None = None
+    forward_reward_weight = 1.0
+    ctrl_cost_weight = 0.0
+    healthy_reward = 1.0
+    terminate_when_unhealthy = True
+    reward_terms = ("reward_forward", "reward_ctrl")
+    extra_metrics = ("x_position", "x_velocity")
+
+    def __init__(self, system=None):
+        self.mjcf = load_gymnasium_mjcf(self.xml)
+        spec = self.mjcf.spec
+        if system is None:
+            system = build_system(dataclasses.replace(spec, dt=spec.dt * self.frame_skip,
+                                                      substeps=spec.substeps * self.frame_skip))
+        maps = list(self.mjcf.joints.values())
+        if any(m.type == "ball" for m in maps) or any(j.dof > 1 for j in spec.joints):
+            raise ValueError(f"{type(self).__name__}: {self.xml} has a ball or multi-DoF joint; "
+                             f"`generalized` and `place` handle hinges of one DoF")
+        self.root_body = next(m.body for m in maps if m.joint is None)
+        self.torso_body = self.root_body
+        self.nq = sum(7 if m.type == "free" else 1 for m in maps)
+        self.nv = sum(6 if m.type == "free" else 1 for m in maps)
+        self.observation_size_ = self.nq - self.skipped_qpos + self.nv + self.extra_obs_size()
+        super().__init__(system)
+        lo, hi = np.array([a.ctrlrange or (-1.0, 1.0) for a in self.mjcf.actuators]).T
+        self.action_spec = Box((len(lo),), low=lo, high=hi)
+        slot0 = np.cumsum([0] + [len(j.limits) for j in spec.joints])
+        self._slot = {j.name: int(s) for j, s in zip(spec.joints, slot0)}
+        self._offset = np.subtract(self.mjcf.rest_origin[self.root_body], self.mjcf.rest_position[self.root_body])
+        self._origin0 = np.asarray(self.mjcf.rest_origin[self.root_body])
+
+    @property
+    def metadata(self) -> dict:
+        return {"version": self.version, "asset": self.xml, "reward_terms": self.reward_terms,
+                "frame_skip": self.frame_skip}
+
+    def extra_obs_size(self) -> int:
+        return 0
+
+    def extra_obs(self, qp: QP, contact) -> list:
+        return []
+
+    def healthy(self, qpos, qvel):
+        return jnp.ones((), bool)
+
+    # -- generalized coordinates ---------------------------------------------------
+    def origin(self, qp: QP):
+        """(position [3], velocity [3]) of the root's MJCF body frame origin:
+        x_o = x + R r, v_o = v + ω × R r (r: the origin from the centre of mass
+        at the initial pose)."""
+        t = self.torso
+        arm = rotate(jnp.asarray(self._offset, qp.pos.dtype), qp.rot[t])
+        return qp.pos[t] + arm, qp.vel[t] + cross(qp.ang[t], arm)
+
+    def generalized(self, qp: QP, angles, speeds):
+        """MuJoCo's (qpos [nq], qvel [nv]) of one state; `angles`, `speeds`: the
+        engine's joint angles and speeds in slot order (`StepInfo`). Free root:
+        origin, quaternion; linear velocity (world), angular (body frame).
+        Root slide: ref + sign (x_o - x_o0)_k; root hinge about world axis k:
+        ref + sign 2 atan2(q_k, q_w); hinge: ref + sign angle."""
+        t = self.torso
+        pos, vel = self.origin(qp)
+        qpos, qvel = [], []
+        for m in self.mjcf.joints.values():
+            if m.type == "free":
+                qpos += [pos, qp.rot[t]]
+                qvel += [vel, inv_rotate(qp.ang[t], qp.rot[t])]
+            elif m.joint is None and m.type == "slide":
+                qpos.append(m.ref + m.sign * (pos[m.dof] - self._origin0[m.dof]))
+                qvel.append(m.sign * vel[m.dof])
+            elif m.joint is None:
+                qpos.append(m.ref + m.sign * 2 * jnp.arctan2(qp.rot[t, 1 + m.dof], qp.rot[t, 0]))
+                qvel.append(m.sign * qp.ang[t, m.dof])
+            else:
+                slot = self._slot[m.joint] + m.dof
+                qpos.append(m.ref + m.sign * angles[slot])
+                qvel.append(m.sign * speeds[slot])
+        flat = lambda xs: jnp.concatenate([jnp.reshape(x, -1) for x in xs])
+        return flat(qpos), flat(qvel)
+
+    def place(self, dq, dv) -> QP:
+        """The rest pose moved by generalized noise dq [nq], dv [nv] (MJCF
+        order): joint angles through `default_qp` (the root's frame origin
+        kept at rest), then the root's translation and rotation applied to
+        the whole tree, then the velocity
+        field: the root's (v, ω) everywhere (v_i += ω × (x_i - x_o)) plus, for
+        each hinge, its speed about its world axis on every body below it."""
+        sys, maps = self.params, list(self.mjcf.joints.values())
+        dtype = sys.mass.dtype
+        rest = joint_angles(sys, self.rest_qp())[0]
+        angles, qi, vi = rest, 0, 0
+        root_dx, root_rot, root_v, root_w, hinge_dv = jnp.zeros(3, dtype), None, jnp.zeros(3, dtype), jnp.zeros(3, dtype), {}
+        for m in maps:
+            if m.type == "free":
+                root_dx, root_rot = dq[qi:qi + 3], normalize(jnp.array([1.0, 0, 0, 0], dtype) + dq[qi + 3:qi + 7])
+                root_v, root_w = dv[vi:vi + 3], dv[vi + 3:vi + 6]
+                qi, vi = qi + 7, vi + 6
+                continue
+            if m.joint is None and m.type == "slide":
+                root_dx = root_dx.at[m.dof].add(m.sign * dq[qi])
+                root_v = root_v.at[m.dof].add(m.sign * dv[vi])
+            elif m.joint is None:
+                half = 0.5 * m.sign * dq[qi]
+                root_rot = jnp.zeros(4, dtype).at[0].set(jnp.cos(half)).at[1 + m.dof].set(jnp.sin(half))
+                root_w = root_w.at[m.dof].add(m.sign * dv[vi])
+            else:
+                slot = self._slot[m.joint] + m.dof
+                angles = angles.at[slot].add(m.sign * dq[qi])
+                hinge_dv[m.joint] = m.sign * dv[vi]
+            qi, vi = qi + 1, vi + 1
+        qp = default_qp(sys, angles)
+        origin = self.origin(self.rest_qp())[0]
+        pos, rot = qp.pos + origin - self.origin(qp)[0], qp.rot        # the root stays where it rests
+        if root_rot is not None:        # turn the tree about the root (its frame origin)
+            pos = origin + rotate(pos - origin, root_rot)
+            rot = quat_mul(jnp.broadcast_to(root_rot, rot.shape), rot)
+            root_w = rotate(root_w, rot[self.torso]) if maps[0].type == "free" else root_w
+        pos = pos + root_dx
+        origin = origin + root_dx
+        ang = jnp.broadcast_to(root_w, pos.shape)
+        vel = root_v + cross(ang, pos - origin)
+        for g in sys.joints:
+            for j, name in enumerate(g.names):
+                if name not in hinge_dv:
+                    continue
+                c = g.child[j]
+                axis = rotate(jnp.array([1.0, 0, 0], dtype), quat_mul(rot[g.parent[j]], g.frame[j]))
+                anchor = pos[c] + rotate(g.child_offset[j], rot[c])
+                w = axis * hinge_dv[name]
+                below = np.asarray(self._subtree(c))
+                ang = ang.at[below].add(w)
+                vel = vel.at[below].add(cross(w, pos[below] - anchor))
+        moving = (sys.inv_mass > 0)[:, None]
+        return QP(pos, rot, jnp.where(moving, vel * sys.free_position, 0.0),
+                  jnp.where(moving, ang * sys.free_rotation, 0.0))
+
+    def _subtree(self, body: int) -> list:
+        """`body` and every body below it in the joint tree."""
+        children = {}
+        for g in self.params.joints:
+            for p, c in zip(g.parent, g.child):
+                children.setdefault(p, []).append(c)
+        out, todo = [], [body]
+        while todo:
+            b = todo.pop()
+            out.append(b)
+            todo += children.get(b, [])
+        return sorted(out)
+
+    # -- RigidEnv hooks ---------------------------------------------------------------
+    def initial_qp(self, rng):
+        k1, k2 = jax.random.split(rng)
+        s = self.reset_noise_scale
+        dq = jax.random.uniform(k1, (self.nq,), minval=-s, maxval=s)
+        dv = (s * jax.random.normal(k2, (self.nv,)) if self.gaussian_velocity_noise
+              else jax.random.uniform(k2, (self.nv,), minval=-s, maxval=s))
+        return self.place(dq, dv), None
+
+    def prepare(self, state, action):
+        return state.pipeline_state, self.mjcf.action(action)
+
+    def observe(self, qp, contact, info):
+        qpos, qvel = self.generalized(qp, contact.joint_angle, contact.joint_speed)
+        if self.qvel_clip is not None:
+            qvel = jnp.clip(qvel, -self.qvel_clip, self.qvel_clip)
+        return self._obs([qpos[self.skipped_qpos:], qvel] + self.extra_obs(qp, contact))
+
+    def transition(self, state, action, qp, contact):
+        x_before = self.origin(state.pipeline_state)[0][0]
+        x_after = self.origin(qp)[0][0]
+        x_velocity = (x_after - x_before) / self.sys.dt
+        terms = {"reward_forward": self.forward_reward_weight * x_velocity,
+                 "reward_ctrl": -self.ctrl_cost_weight * jnp.sum(action ** 2)}
+        healthy = self.healthy(*self.generalized(qp, contact.joint_angle, contact.joint_speed))
+        if "reward_survive" in self.reward_terms:
+            terms["reward_survive"] = self.healthy_reward * healthy.astype(jnp.float32)
+        terms.update(self.extra_terms(qp, contact))
+        done = ~healthy if self.terminate_when_unhealthy else None
+        return self.finish(state, qp, contact, terms, done,
+                           metrics={"x_position": x_after, "x_velocity": x_velocity})
+
+    def extra_terms(self, qp, contact) -> dict:
+        return {}
+
+
+class HalfCheetahV5(MjcfEnv):
+    """gymnasium HalfCheetah-v5 on half_cheetah.xml: obs (17) = qpos[1:] (8),
+    qvel (9); reward = x velocity - 0.1 sum(ctrl^2); never terminates."""
+    xml = "half_cheetah.xml"
+    frame_skip = 5
+    reset_noise_scale = 0.1
+    gaussian_velocity_noise = True
+    ctrl_cost_weight = 0.1
+    terminate_when_unhealthy = False
+
+
+class HopperV5(MjcfEnv):
+    """gymnasium Hopper-v5 on hopper.xml: obs (11) = qpos[1:] (5), clip(qvel,
+    -10, 10) (6); reward = x velocity + 1 (healthy) - 1e-3 sum(ctrl^2)."""
+    xml = "hopper.xml"
+    frame_skip = 4
+    reset_noise_scale = 5e-3
+    ctrl_cost_weight = 1e-3
+    qvel_clip = 10.0
+    reward_terms = ("reward_forward", "reward_ctrl", "reward_survive")
+    healthy_z_range = (0.7, float("inf"))
+    healthy_angle_range = (-0.2, 0.2)
+    healthy_state_range = (-100.0, 100.0)
+
+    def healthy(self, qpos, qvel):
+        z, angle = qpos[1], qpos[2]
+        state = jnp.concatenate([qpos, qvel])[2:]
+        (z_lo, z_hi), (a_lo, a_hi), (s_lo, s_hi) = (self.healthy_z_range, self.healthy_angle_range,
+                                                    self.healthy_state_range)
+        return (jnp.all((s_lo < state) & (state < s_hi)) & (z_lo < z) & (z < z_hi)
+                & (a_lo < angle) & (angle < a_hi))
+
+
+class Walker2dV5(HopperV5):
+    """gymnasium Walker2d-v5 on walker2d_v5.xml: obs (17) = qpos[1:] (8),
+    clip(qvel, -10, 10) (9); reward as the hopper's; healthy: 0.8 < z < 2,
+    -1 < angle < 1 (no state range)."""
+    xml = "walker2d_v5.xml"
+    healthy_z_range = (0.8, 2.0)
+    healthy_angle_range = (-1.0, 1.0)
+    healthy_state_range = (-float("inf"), float("inf"))
+
+
+class AntV5(MjcfEnv):
+    """gymnasium Ant-v5 on ant.xml: obs (105) = qpos[2:] (13), qvel (14), the
+    contact wrench stand-in of bodies 1..13 (78, see the module docstring);
+    reward = x velocity of the torso + 1 (healthy) - 0.5 sum(ctrl^2) - 5e-4
+    sum(contact^2)."""
+    xml = "ant.xml"
+    frame_skip = 5
+    reset_noise_scale = 0.1
+    gaussian_velocity_noise = True
+    skipped_qpos = 2
+    ctrl_cost_weight = 0.5
+    contact_cost_weight = 5e-4
+    healthy_z_range = (0.2, 1.0)
+    reward_terms = ("reward_forward", "reward_ctrl", "reward_contact", "reward_survive")
+
+    def extra_obs_size(self) -> int:
+        return 6 * (len(self.mjcf.bodies) - 1)
+
+    def contact_forces(self, qp, contact):
+        """[MJCF bodies - 1, 6]: (I dω, m dv) / dt per jointed body, clipped to
+        [-1, 1]; 0 for welded MJCF bodies (module docstring)."""
+        sys = self.sys
+        dw = inv_rotate(contact.contact_ang, qp.rot)
+        torque = rotate(sys.inertia * dw, qp.rot) / sys.dt
+        force = sys.mass[:, None] * contact.contact_vel / sys.dt
+        wrench = jnp.concatenate([torque, force], axis=-1)                  # [bodies, 6]
+        names = [b.name for b in sys.spec.bodies]
+        rows = [wrench[names.index(n)] if n in names else jnp.zeros(6, wrench.dtype)
+                for n in list(self.mjcf.bodies)[1:]]
+        return jnp.clip(jnp.stack(rows), -1.0, 1.0)
+
+    def extra_obs(self, qp, contact):
+        return [self.contact_forces(qp, contact)]
+
+    def extra_terms(self, qp, contact):
+        return {"reward_contact": -self.contact_cost_weight * jnp.sum(self.contact_forces(qp, contact) ** 2)}
+
+    def healthy(self, qpos, qvel):
+        lo, hi = self.healthy_z_range
+        finite = jnp.all(jnp.isfinite(qpos)) & jnp.all(jnp.isfinite(qvel))
+        return finite & (lo <= qpos[2]) & (qpos[2] <= hi)
