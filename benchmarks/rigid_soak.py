@@ -1,4 +1,5 @@
-"""Soak test of the rigid engine: long random-action runs of the five rigid envs and
+"""Soak test of the rigid engine: long random-action runs of the five rigid envs, of
+gymnasium's v5 locomotion suite built from its XML (`mjcf_*`, envs/mjcf_envs.py) and
 of the bare ant engine, looking for what must never happen.
 
 For each target, two shapes of run:
@@ -7,7 +8,8 @@ For each target, two shapes of run:
 The envs run with 1,000-step episodes and are reset when an episode ends (terminated
 or truncated), measured on the state the step produced, before the reset; the bare
 ant engine (`rigid.step_batch`, no env, no resets) runs every trajectory to the end.
-Actions are uniform in [-1, 1], a fresh draw every step.
+Actions are uniform over the action space ([-1, 1]; the `mjcf_*` envs' ctrlrange), a
+fresh draw every step.
 
 Reported per run (JSON, one line per run, then a summary):
   nonfinite:  steps at which any member's state, observation or reward was not finite;
@@ -41,7 +43,8 @@ from gambol.physics.rigid import diagnostics
 sys.path.insert(0, __import__('os').path.dirname(__file__))
 from _common import machine_info  # noqa: E402
 
-ENVS = ('ant', 'halfcheetah', 'humanoid', 'grasp', 'fetch')
+ENVS = ('ant', 'halfcheetah', 'humanoid', 'grasp', 'fetch',
+        'mjcf_ant', 'mjcf_halfcheetah', 'mjcf_hopper', 'mjcf_walker2d')
 CHUNK = 1000          # steps per jitted scan
 
 
@@ -53,12 +56,13 @@ def env_runner(name, batch):
   """A jitted `chunk(state, key) -> (state, deepest [batch], nonfinite steps, ended)` of CHUNK steps."""
   env = envs.create(name, episode_length=1000, batch_size=batch, auto_reset=False)
   sys_ = env.unwrapped.sys
+  low, high = env.unwrapped.action_spec.low, env.unwrapped.action_spec.high
   depth = jax.vmap(lambda qp: diagnostics.plane_penetration(sys_, qp))
 
   def one(carry, key):
     state, deepest, bad = carry
     k_act, k_reset = jax.random.split(key)
-    action = jax.random.uniform(k_act, (batch, env.action_size), minval=-1.0, maxval=1.0)
+    action = jax.random.uniform(k_act, (batch, env.action_size), minval=low, maxval=high)
     nxt = env.step(state, action)
     deepest = jnp.maximum(deepest, depth(nxt.pipeline_state))
     bad = bad + (~_finite((nxt.pipeline_state, nxt.obs, nxt.reward))).astype(jnp.int32)

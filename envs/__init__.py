@@ -16,7 +16,7 @@ from gambol.envs.fetch import Fetch
 from gambol.envs.grasp import Grasp
 from gambol.envs.halfcheetah import Halfcheetah
 from gambol.envs.humanoid import Humanoid
-from gambol.envs.mjcf_envs import AntV5, HalfCheetahV5, HopperV5, MjcfEnv, Walker2dV5
+from gambol.envs.mjcf_envs import AntV5, HalfCheetahV5, HopperV5, HumanoidV5, MjcfEnv, Walker2dV5
 from gambol.envs.recovery import grow_neighbor_lists, rollout
 from gambol.envs.pendulum import Pendulum, PendulumParams
 from gambol.envs.reacher import PointReacher, ReacherParams
@@ -44,11 +44,13 @@ register("mjcf_ant", AntV5)
 register("mjcf_halfcheetah", HalfCheetahV5)
 register("mjcf_hopper", HopperV5)
 register("mjcf_walker2d", Walker2dV5)
+register("mjcf_humanoid", HumanoidV5)
 
 
 def _register_with_gymnasium():
     from gambol.envs.gymnasium_adapter import register_gymnasium
-    for name in ("pendulum", "point_reacher", "mjcf_ant", "mjcf_halfcheetah", "mjcf_hopper", "mjcf_walker2d"):
+    for name in ("pendulum", "point_reacher", "mjcf_ant", "mjcf_halfcheetah", "mjcf_hopper", "mjcf_walker2d",
+                 "mjcf_humanoid"):
         register_gymnasium(name)
 
 

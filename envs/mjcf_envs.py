@@ -1,31 +1,34 @@
 """gymnasium's MuJoCo locomotion suite (v5 semantics) on gambol's spring engine,
 built from gymnasium's own XML files (`gymnasium/envs/mujoco/assets/`) by
 `rigid.import_mjcf(strict=False)`: `mjcf_ant`, `mjcf_halfcheetah`,
-`mjcf_hopper`, `mjcf_walker2d` (version "5"; the paper-era `ant` and
-`halfcheetah` are other envs).
+`mjcf_hopper`, `mjcf_walker2d`, `mjcf_humanoid` (version "5", in gymnasium
+as `gambol/mjcf_hopper-v5` ...; the paper-era `ant` and `halfcheetah` are
+other envs).
 
 What follows gymnasium v5 (its docs and `*_v5.py` defaults):
 - action: the XML's `ctrl`, one entry per `<motor>` in XML order, in its
   `ctrlrange` (clipped, as MuJoCo clamps it), mapped onto the engine's joints
   by `MjcfImport.action`;
 - one env step is `frame_skip` MJCF timesteps (ant, halfcheetah 5 x 0.01 s;
-  hopper, walker2d 4 x 0.002 s): the engine steps dt = frame_skip x timestep
+  hopper, walker2d 4 x 0.002 s; humanoid 5 x 0.003 s): the engine steps dt = frame_skip x timestep
   with frame_skip x the import's substeps, the same substep length;
 - observation: MuJoCo's generalized coordinates `qpos` (without the root's x,
   and y for the ant) then `qvel` (hopper and walker2d clip it to [-10, 10]),
-  read off the engine's bodies (`generalized`); the ant appends 78 contact
-  numbers (below);
+  read off the engine's bodies (`generalized`; checked against MuJoCo's
+  forward kinematics in tests/envs/test_mjcf_envs.py); the ant appends 78
+  contact numbers, the humanoid cinert, cvel, qfrc_actuator and cfrc_ext
+  stand-ins (below, and `HumanoidV5`);
 - reward terms, each in `metrics`, summing to the reward: `reward_forward` =
   weight x (x of the root body's frame origin, after - before) / dt;
   `reward_ctrl` = -ctrl_cost_weight sum(ctrl^2); `reward_survive` =
   healthy_reward x healthy (hopper, walker2d, ant); `reward_contact` (ant);
 - healthy and termination: hopper z = qpos[1] > 0.7, |qpos[2]| < 0.2 and
   every entry of (qpos, qvel)[2:] inside (-100, 100); walker2d 0.8 < z < 2,
-  -1 < qpos[2] < 1; ant all finite and 0.2 <= qpos[2] <= 1; the episode ends
-  when unhealthy (halfcheetah never);
+  -1 < qpos[2] < 1; ant all finite and 0.2 <= qpos[2] <= 1; humanoid
+  1 < qpos[2] < 2; the episode ends when unhealthy (halfcheetah never);
 - reset: qpos0 + U(-s, s) on every qpos entry (the ant's quaternion too, then
-  normalised) and qvel U(-s, s) (hopper, walker2d: s = 5e-3) or s N(0, 1)
-  (ant, halfcheetah: s = 0.1).
+  normalised) and qvel U(-s, s) (hopper, walker2d: s = 5e-3; humanoid 1e-2)
+  or s N(0, 1) (ant, halfcheetah: s = 0.1).
 
 Where the spring engine has no equal quantity:
 - `cfrc_ext` (the ant's observation[27:105] and contact cost): MuJoCo's
@@ -38,8 +41,14 @@ Where the spring engine has no equal quantity:
   at its MJCF height) with the noise on it (`place`): where qpos0 lies outside
   a joint's range (the ant's ankles at 0, range 30-70 degrees) the joint
   starts at the nearer limit, which MuJoCo would reach in its first steps.
-- A root hinge's noise turns the body about its centre of mass, not its
-  hinge anchor (the engine's planar roots turn about the centre of mass).
+- A root hinge's noise turns the tree about the root's frame origin (its
+  hinge anchor in gymnasium's files); the engine's planar roots then turn
+  about their centre of mass.
+- Bodies MJCF welds into another (the ant's `*_leg`, the humanoid's feet)
+  have no row of their own in the per-body stand-ins: they read 0, and the
+  body they are welded into carries their mass.
+- The humanoid's tendons (coupling abdomen_x to the hips) are dropped by
+  the import.
 - The physics is the spring engine's (see `rigid/mjcf.py` for what the
   import approximates: armature, joint springs, contact softness), so
   trajectories and returns are not MuJoCo's.
@@ -59,7 +68,7 @@ import numpy as np
 from gambol.envs.base import Box
 from gambol.envs.rigid_env import RigidEnv
 from gambol.physics.rigid import QP, build_system, default_qp, joint_angles
-from gambol.physics.rigid.math import cross, inv_rotate, normalize, quat_mul, rotate
+from gambol.physics.rigid.math import cross, inv_rotate, normalize, quat_mul, quat_to_matrix, rotate
 from gambol.physics.rigid.mjcf import MjcfWarning, import_mjcf
 
 
@@ -104,9 +113,9 @@ class MjcfEnv(RigidEnv):
             system = build_system(dataclasses.replace(spec, dt=spec.dt * self.frame_skip,
                                                       substeps=spec.substeps * self.frame_skip))
         maps = list(self.mjcf.joints.values())
-        if any(m.type == "ball" for m in maps) or any(j.dof > 1 for j in spec.joints):
-            raise ValueError(f"{type(self).__name__}: {self.xml} has a ball or multi-DoF joint; "
-                             f"`generalized` and `place` handle hinges of one DoF")
+        if any(m.type == "ball" for m in maps):
+            raise ValueError(f"{type(self).__name__}: {self.xml} has a ball joint; `generalized` "
+                             f"and `place` handle hinges")
         self.root_body = next(m.body for m in maps if m.joint is None)
         self.torso_body = self.root_body
         self.nq = sum(7 if m.type == "free" else 1 for m in maps)
@@ -143,13 +152,46 @@ class MjcfEnv(RigidEnv):
         arm = rotate(jnp.asarray(self._offset, qp.pos.dtype), qp.rot[t])
         return qp.pos[t] + arm, qp.vel[t] + cross(qp.ang[t], arm)
 
+    def joint_axes(self, rot, g, j: int) -> list:
+        """The world axes of the DoFs of joint j of group g (as the engine's
+        joints.py): x of the parent's joint frame, the line of nodes y'
+        (a universal joint: the child's y), z'' of the child's joint frame."""
+        dtype = rot.dtype
+        frame_p, frame_c = quat_mul(rot[g.parent[j]], g.frame[j]), quat_mul(rot[g.child[j]], g.frame[j])
+        x = rotate(jnp.array([1.0, 0, 0], dtype), frame_p)
+        if g.dof == 1:
+            return [x]
+        if g.dof == 2:
+            return [x, rotate(jnp.array([0, 1.0, 0], dtype), frame_c)]
+        z = rotate(jnp.array([0, 0, 1.0], dtype), frame_c)
+        y = cross(z, x)
+        return [x, y / jnp.linalg.norm(y), z]
+
+    def rates(self, qp: QP, speeds):
+        """Euler angle rates [action_size] from the engine's joint speeds
+        s_k = a_k . ω (its projections on the DoF axes): ω = Σ q'_k a_k, and
+        a_1 . a_3 = c is the axes' only product that is not 0, so
+        q'_1 = (s_1 - c s_3) / (1 - c^2), q'_3 = (s_3 - c s_1) / (1 - c^2)."""
+        for g in self.params.joints:
+            if g.dof != 3:
+                continue
+            for j, slots in enumerate(g.action_slots):
+                a = self.joint_axes(qp.rot, g, j)
+                c = jnp.dot(a[0], a[2])
+                s1, s3 = speeds[slots[0]], speeds[slots[2]]
+                speeds = speeds.at[slots[0]].set((s1 - c * s3) / (1 - c * c))
+                speeds = speeds.at[slots[2]].set((s3 - c * s1) / (1 - c * c))
+        return speeds
+
     def generalized(self, qp: QP, angles, speeds):
         """MuJoCo's (qpos [nq], qvel [nv]) of one state; `angles`, `speeds`: the
         engine's joint angles and speeds in slot order (`StepInfo`). Free root:
         origin, quaternion; linear velocity (world), angular (body frame).
         Root slide: ref + sign (x_o - x_o0)_k; root hinge about world axis k:
-        ref + sign 2 atan2(q_k, q_w); hinge: ref + sign angle."""
+        ref + sign 2 atan2(q_k, q_w); hinge: ref + sign angle (the joint's
+        x-y'-z'' Euler angles are MuJoCo's hinges in turn), its rate `rates`."""
         t = self.torso
+        speeds = self.rates(qp, speeds)
         pos, vel = self.origin(qp)
         qpos, qvel = [], []
         for m in self.mjcf.joints.values():
@@ -175,7 +217,8 @@ class MjcfEnv(RigidEnv):
         kept at rest), then the root's translation and rotation applied to
         the whole tree, then the velocity
         field: the root's (v, ω) everywhere (v_i += ω × (x_i - x_o)) plus, for
-        each hinge, its speed about its world axis on every body below it."""
+        each joint, ω_j = Σ q'_k a_k (`joint_axes`) on every body below it
+        (v_i += ω_j × (x_i - anchor))."""
         sys, maps = self.params, list(self.mjcf.joints.values())
         dtype = sys.mass.dtype
         rest = joint_angles(sys, self.rest_qp())[0]
@@ -197,7 +240,7 @@ class MjcfEnv(RigidEnv):
             else:
                 slot = self._slot[m.joint] + m.dof
                 angles = angles.at[slot].add(m.sign * dq[qi])
-                hinge_dv[m.joint] = m.sign * dv[vi]
+                hinge_dv[m.joint, m.dof] = m.sign * dv[vi]
             qi, vi = qi + 1, vi + 1
         qp = default_qp(sys, angles)
         origin = self.origin(self.rest_qp())[0]
@@ -212,12 +255,9 @@ class MjcfEnv(RigidEnv):
         vel = root_v + cross(ang, pos - origin)
         for g in sys.joints:
             for j, name in enumerate(g.names):
-                if name not in hinge_dv:
-                    continue
                 c = g.child[j]
-                axis = rotate(jnp.array([1.0, 0, 0], dtype), quat_mul(rot[g.parent[j]], g.frame[j]))
                 anchor = pos[c] + rotate(g.child_offset[j], rot[c])
-                w = axis * hinge_dv[name]
+                w = sum(a * hinge_dv.get((name, k), 0.0) for k, a in enumerate(self.joint_axes(rot, g, j)))
                 below = np.asarray(self._subtree(c))
                 ang = ang.at[below].add(w)
                 vel = vel.at[below].add(cross(w, pos[below] - anchor))
@@ -272,6 +312,22 @@ class MjcfEnv(RigidEnv):
 
     def extra_terms(self, qp, contact) -> dict:
         return {}
+
+    # -- stand-ins for MuJoCo's per-body quantities: [MJCF bodies - 1, k] ------------
+    def per_mjcf_body(self, values):
+        """Rows of `values` [engine bodies, k] for MuJoCo's bodies 1.. (its
+        order): a jointed body's own row, 0 for a body welded into another."""
+        names = [b.name for b in self.sys.spec.bodies]
+        zero = jnp.zeros(values.shape[1:], values.dtype)
+        return jnp.stack([values[names.index(n)] if n in names else zero for n in list(self.mjcf.bodies)[1:]])
+
+    def contact_wrench(self, qp, contact):
+        """The stand-in for cfrc_ext[1:] [MJCF bodies - 1, 6]: each body's
+        contact impulse of the step over dt, (I dω, m dv) / dt (world axes)."""
+        sys = self.sys
+        torque = rotate(sys.inertia * inv_rotate(contact.contact_ang, qp.rot), qp.rot) / sys.dt
+        force = sys.mass[:, None] * contact.contact_vel / sys.dt
+        return self.per_mjcf_body(jnp.concatenate([torque, force], axis=-1))
 
 
 class HalfCheetahV5(MjcfEnv):
@@ -336,17 +392,8 @@ class AntV5(MjcfEnv):
         return 6 * (len(self.mjcf.bodies) - 1)
 
     def contact_forces(self, qp, contact):
-        """[MJCF bodies - 1, 6]: (I dω, m dv) / dt per jointed body, clipped to
-        [-1, 1]; 0 for welded MJCF bodies (module docstring)."""
-        sys = self.sys
-        dw = inv_rotate(contact.contact_ang, qp.rot)
-        torque = rotate(sys.inertia * dw, qp.rot) / sys.dt
-        force = sys.mass[:, None] * contact.contact_vel / sys.dt
-        wrench = jnp.concatenate([torque, force], axis=-1)                  # [bodies, 6]
-        names = [b.name for b in sys.spec.bodies]
-        rows = [wrench[names.index(n)] if n in names else jnp.zeros(6, wrench.dtype)
-                for n in list(self.mjcf.bodies)[1:]]
-        return jnp.clip(jnp.stack(rows), -1.0, 1.0)
+        """`contact_wrench` clipped to [-1, 1], as gymnasium clips cfrc_ext."""
+        return jnp.clip(self.contact_wrench(qp, contact), -1.0, 1.0)
 
     def extra_obs(self, qp, contact):
         return [self.contact_forces(qp, contact)]
@@ -358,3 +405,85 @@ class AntV5(MjcfEnv):
         lo, hi = self.healthy_z_range
         finite = jnp.all(jnp.isfinite(qpos)) & jnp.all(jnp.isfinite(qvel))
         return finite & (lo <= qpos[2]) & (qpos[2] <= hi)
+
+
+class HumanoidV5(MjcfEnv):
+    """gymnasium Humanoid-v5 on humanoid.xml (its tendons dropped by the
+    import): obs (348) = qpos[2:] (22), qvel (23), cinert[1:] (130), cvel[1:]
+    (78), qfrc_actuator[6:] (17), cfrc_ext[1:] (78); reward = 1.25 x velocity
+    of the centre of mass + 5 (healthy) - 0.1 sum(ctrl^2) - min(5e-7
+    sum(cfrc_ext^2), 10); healthy while 1 < z = qpos[2] < 2.
+    Stand-ins (bodies welded into another, the feet, read 0): cinert: the
+    body's inertia tensor about the whole model's centre of mass c (xx, yy,
+    zz, xy, xz, yz), m (x - c), m; cvel: (ω, v + ω × (c - x)); qfrc_actuator:
+    each hinge's motor torque gear ctrl; cfrc_ext: `contact_wrench`."""
+    xml = "humanoid.xml"
+    frame_skip = 5
+    reset_noise_scale = 1e-2
+    skipped_qpos = 2
+    forward_reward_weight = 1.25
+    ctrl_cost_weight = 0.1
+    healthy_reward = 5.0
+    contact_cost_weight = 5e-7
+    contact_cost_max = 10.0
+    healthy_z_range = (1.0, 2.0)
+    reward_terms = ("reward_forward", "reward_ctrl", "reward_contact", "reward_survive")
+
+    def __init__(self, system=None):
+        super().__init__(system)
+        strength = np.zeros(self.params.action_size)
+        for a in self.mjcf.spec.actuators:
+            if a.type == "torque":
+                strength[self._slot[a.joint]:self._slot[a.joint] + len(self._limits(a.joint))] = a.strength * a.gear
+        hinges = [m for m in self.mjcf.joints.values() if m.joint is not None]
+        self._force_slot = np.array([self._slot[m.joint] + m.dof for m in hinges])
+        self._force_scale = np.array([m.sign for m in hinges]) * strength[self._force_slot]
+
+    def _limits(self, joint):
+        return next(j.limits for j in self.mjcf.spec.joints if j.name == joint)
+
+    def extra_obs_size(self) -> int:
+        return (10 + 6 + 6) * (len(self.mjcf.bodies) - 1) + sum(m.joint is not None for m in self.mjcf.joints.values())
+
+    def initial_info(self, rng, qp):
+        return qp, {"qfrc_actuator": jnp.zeros(len(self._force_slot))}
+
+    def centre_of_mass(self, qp):
+        m = jnp.where(self.sys.inv_mass > 0, self.sys.mass, 0.0)
+        return jnp.sum(m[:, None] * qp.pos, axis=0) / jnp.sum(m)
+
+    def extra_obs(self, qp, contact):
+        sys, c = self.sys, self.centre_of_mass(qp)
+        m = sys.mass[:, None]
+        d = qp.pos - c
+        mat = quat_to_matrix(qp.rot)
+        inertia = jnp.einsum("bij,bj,bkj->bik", mat, sys.inertia, mat)
+        inertia = inertia + m[..., None] * (jnp.sum(d * d, -1)[:, None, None] * jnp.eye(3) - d[:, :, None] * d[:, None, :])
+        sym = inertia[:, [0, 1, 2, 0, 0, 1], [0, 1, 2, 1, 2, 2]]
+        cinert = jnp.concatenate([sym, m * d, m], axis=-1)
+        cvel = jnp.concatenate([qp.ang, qp.vel + cross(qp.ang, -d)], axis=-1)
+        return [self.per_mjcf_body(cinert), self.per_mjcf_body(cvel)]
+
+    def observe(self, qp, contact, info):
+        head = super().observe(qp, contact, info)
+        return self._obs([head, info["qfrc_actuator"], self.contact_wrench(qp, contact)])
+
+    def transition(self, state, action, qp, contact):
+        # x of the centre of mass, not of the torso (gymnasium's mass_center)
+        before, after = self.centre_of_mass(state.pipeline_state)[0], self.centre_of_mass(qp)[0]
+        x_velocity = (after - before) / self.sys.dt
+        qpos, qvel = self.generalized(qp, contact.joint_angle, contact.joint_speed)
+        healthy = self.healthy(qpos, qvel)
+        cost = self.contact_cost_weight * jnp.sum(self.contact_wrench(qp, contact) ** 2)
+        terms = {"reward_forward": self.forward_reward_weight * x_velocity,
+                 "reward_ctrl": -self.ctrl_cost_weight * jnp.sum(action ** 2),
+                 "reward_contact": -jnp.minimum(cost, self.contact_cost_max),
+                 "reward_survive": self.healthy_reward * healthy.astype(jnp.float32)}
+        force = self._force_scale * self.mjcf.action(action)[self._force_slot]
+        return self.finish(state, qp, contact, terms, ~healthy,
+                           metrics={"x_position": after, "x_velocity": x_velocity},
+                           info={"qfrc_actuator": force})
+
+    def healthy(self, qpos, qvel):
+        lo, hi = self.healthy_z_range
+        return (lo < qpos[2]) & (qpos[2] < hi)

@@ -11,7 +11,8 @@ import pytest
 from gambol import envs
 from gambol.physics.rigid import joint_angles
 
-SIZES = {"mjcf_hopper": (11, 3), "mjcf_walker2d": (17, 6), "mjcf_halfcheetah": (17, 6), "mjcf_ant": (105, 8)}
+SIZES = {"mjcf_hopper": (11, 3), "mjcf_walker2d": (17, 6), "mjcf_halfcheetah": (17, 6), "mjcf_ant": (105, 8),
+         "mjcf_humanoid": (348, 17)}
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,8 @@ def _placed(env, dq, dv=None):
 def test_sizes_bounds_and_gymnasium_ids(made, name):
     env = made[name]
     assert (env.observation_size, env.action_size) == SIZES[name]
-    assert env.action_spec.high.max() == 1.0 and env.action_spec.low.min() == -1.0   # ctrlrange
+    bound = 0.4 if name == "mjcf_humanoid" else 1.0                                  # ctrlrange
+    assert env.action_spec.high.max() == pytest.approx(bound) and env.action_spec.low.min() == pytest.approx(-bound)
     assert f"gambol/{name}-v5" in gymnasium.registry
 
 
@@ -57,21 +59,33 @@ def test_place_and_generalized_round_trip(made, name):
     np.testing.assert_allclose(v, dv, atol=2e-5)
 
 
-@pytest.mark.parametrize("name,xml", [("mjcf_hopper", "hopper.xml"), ("mjcf_walker2d", "walker2d_v5.xml")])
+@pytest.mark.parametrize("name,xml", [("mjcf_hopper", "hopper.xml"), ("mjcf_ant", "ant.xml"),
+                                      ("mjcf_humanoid", "humanoid.xml")])
 def test_generalized_coordinates_match_mujoco(made, name, xml):
-    # the same qpos in both: every body's centre of mass where MuJoCo puts it
+    # the same (qpos, qvel) in both: every body's centre of mass (MuJoCo's
+    # bodies welded into one engine body combined) and angular velocity agree
     mujoco = pytest.importorskip("mujoco")
     env = made[name]
     model = mujoco.MjModel.from_xml_path(str(envs.mjcf_envs.gymnasium_xml(xml)))
     data = mujoco.MjData(model)
+    assert [model.joint(i).name for i in range(model.njnt)] == list(env.mjcf.joints)   # qpos order
     dq = np.array(jax.random.uniform(jax.random.PRNGKey(2), (env.nq,), minval=-0.3, maxval=0.3))
-    q0, _ = _generalized(env, env.rest_qp())
+    dv = np.array(jax.random.uniform(jax.random.PRNGKey(3), (env.nv,), minval=-1.0, maxval=1.0))
+    q0 = _placed(env, np.zeros(env.nq))[1]
+    qp, q, _ = _placed(env, dq, dv)
     data.qpos[:] = np.asarray(q0) + dq
+    if name == "mjcf_ant":
+        data.qpos[3:7] = q[3:7]                   # the normalised quaternion
+    data.qvel[:] = dv
     mujoco.mj_forward(model, data)
-    qp, _, _ = _placed(env, dq)
+    mass, moment = {}, {}
     for i in range(1, model.nbody):
-        body = env.sys.body_index(env.mjcf.bodies[model.body(i).name])
-        np.testing.assert_allclose(qp.pos[body], data.xipos[i], atol=1e-4, err_msg=model.body(i).name)
+        body = env.sys.body_index(env.mjcf.bodies[model.body(i).name or f"body{i}"])
+        mass[body] = mass.get(body, 0.0) + model.body_mass[i]
+        moment[body] = moment.get(body, 0.0) + model.body_mass[i] * data.xipos[i]
+        np.testing.assert_allclose(qp.ang[body], data.cvel[i][:3], atol=1e-5, err_msg=model.body(i).name)
+    for body in mass:
+        np.testing.assert_allclose(qp.pos[body], moment[body] / mass[body], atol=1e-5)
 
 
 def _healthy_at(env, moves):
@@ -101,6 +115,10 @@ def test_healthy_rules_on_constructed_states(made):
     assert not _healthy_at(ant, [(2, 0.2)]) and not _healthy_at(ant, [(2, -0.7)])
     qpos, qvel = _generalized(ant, ant.rest_qp())
     assert not bool(ant.healthy(qpos, qvel.at[0].set(jnp.nan)))
+    # humanoid: 1 < z = qpos[2] < 2 (rests at 1.4)
+    humanoid = made["mjcf_humanoid"]
+    assert _healthy_at(humanoid, [(2, -0.39)]) and _healthy_at(humanoid, [(2, 0.59)])
+    assert not _healthy_at(humanoid, [(2, -0.41)]) and not _healthy_at(humanoid, [(2, 0.61)])
 
 
 @pytest.mark.parametrize("name,scale,gaussian", [("mjcf_hopper", 5e-3, False), ("mjcf_halfcheetah", 0.1, True)])
@@ -118,7 +136,7 @@ def test_reset_noise_scale(made, name, scale, gaussian):
         assert np.abs(dv).max() <= scale * 1.001 and np.abs(dv).max() > 0.95 * scale
 
 
-@pytest.mark.parametrize("name", ["mjcf_hopper", "mjcf_ant"])       # ~15 s each, mostly compiling
+@pytest.mark.parametrize("name", ["mjcf_hopper", "mjcf_ant", "mjcf_humanoid"])   # 15-40 s each, compiling
 def test_batched_rollout_finite_terms_sum_and_done_rule(name):
     batch, steps = 4, 8
     env = envs.create(name, episode_length=1000, batch_size=batch, auto_reset=False)
