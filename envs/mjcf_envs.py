@@ -52,6 +52,16 @@ Where the spring engine has no equal quantity:
 - The physics is the spring engine's (see `rigid/mjcf.py` for what the
   import approximates: armature, joint springs, contact softness), so
   trajectories and returns are not MuJoCo's.
+
+Measured against gymnasium's own envs (MuJoCo 3.3.7, gymnasium 1.4.0), 32
+episodes each of uniform random controls over the ctrlrange, median length /
+return, gambol vs MuJoCo: hopper 13 / 10.3 vs 19 / 11.6; walker2d 19 / -1.4
+vs 19.5 / -0.3; humanoid 19.5 / 89.3 vs 21 / 100.6; halfcheetah 1000 / -257
+vs 1000 / -285; ant 20 / -10.3 vs 66 / -26.4 (the engine's ant ends by
+hopping over z = 1, at 1.0-1.1, where MuJoCo's peaks near 0.98). Soak
+(`benchmarks/rigid_soak.py`, raw lines in docs/mjcf_soak_2026-12-07.jsonl):
+128,000 env steps of each env with resets, 0 non-finite, no collider deeper
+than 9 mm in the floor.
 """
 
 from __future__ import annotations
@@ -178,9 +188,10 @@ class MjcfEnv(RigidEnv):
             for j, slots in enumerate(g.action_slots):
                 a = self.joint_axes(qp.rot, g, j)
                 c = jnp.dot(a[0], a[2])
+                det = jnp.maximum(1 - c * c, 1e-6)         # 0 only at gimbal lock, far past the limits
                 s1, s3 = speeds[slots[0]], speeds[slots[2]]
-                speeds = speeds.at[slots[0]].set((s1 - c * s3) / (1 - c * c))
-                speeds = speeds.at[slots[2]].set((s3 - c * s1) / (1 - c * c))
+                speeds = speeds.at[slots[0]].set((s1 - c * s3) / det)
+                speeds = speeds.at[slots[2]].set((s3 - c * s1) / det)
         return speeds
 
     def generalized(self, qp: QP, angles, speeds):

@@ -14,7 +14,8 @@ KEY = jax.random.PRNGKey(0)
 # One representative of the rigid family (they share envs/rigid_env.py; each is
 # checked against its specs in test_rigid_envs.py) and of the MJCF family
 # (envs/mjcf_envs.py, tests/envs/test_mjcf_envs.py), every other env in full.
-RIGID_FAMILY = {"halfcheetah", "humanoid", "grasp", "fetch", "mjcf_ant", "mjcf_halfcheetah", "mjcf_walker2d"}
+RIGID_FAMILY = {"halfcheetah", "humanoid", "grasp", "fetch", "mjcf_ant", "mjcf_halfcheetah", "mjcf_walker2d",
+                "mjcf_humanoid"}
 
 
 @pytest.fixture(scope="module", params=[n for n in envs.registered() if n not in RIGID_FAMILY])
