@@ -315,6 +315,7 @@ def test_leg_loads_strict_and_cylinder_approximates():
     assert spec.bodies[2].colliders[0].type == "capsule"
 
 
+# (walker2d.xml differs from walker2d_v5.xml only in one foot's friction)
 SOAK_FILES = ("ant.xml", "half_cheetah.xml", "hopper.xml", "walker2d_v5.xml", "humanoid.xml")
 
 
