@@ -42,8 +42,8 @@ What maps, and how (lengths in metres, masses in kg, spec angles in degrees):
   (strength kp, gear g^2: tau = kp g (ctrl - g q)). An engine joint has one
   gear for all its DoFs; `MjcfImport.actuators` says which action slot each
   MJCF actuator drives and the affine map from its `ctrl` to that slot
-  (`action[slot] = scale * ctrl + offset`), which makes differing gears per
-  DoF exact. `ctrlrange`/`ctrllimited` are recorded there (the engine itself
+  (`action[slot] = scale * ctrl + offset`; `MjcfImport.action(ctrl)` applies
+  it), which makes differing gears per DoF exact. `ctrlrange`/`ctrllimited` are recorded there (the engine itself
   does not clip torque actions).
 - Geoms: sphere, capsule (`size` or `fromto`), box, plane (world geoms only).
   A cylinder is an error under `strict=True`; with `strict=False` it collides
