@@ -322,9 +322,10 @@ SOAK_FILES = ("ant.xml", "half_cheetah.xml", "hopper.xml", "walker2d_v5.xml", "h
 @pytest.fixture(scope="module")
 def soaked():
     """Per file: (all finite, deepest plane penetration [m]) of 64 scenes x
-    1000 steps of `step_batch` from the rest pose, controls uniform over the
-    whole `ctrlrange` (a fresh draw every step)."""
-    batch, steps = 64, 1000
+    500 steps of `step_batch` from the rest pose, controls uniform over the
+    whole `ctrlrange` (a fresh draw every step). Before armature became a disc
+    the ant went non-finite in every scene, at a median step of 114."""
+    batch, steps = 64, 500
     out = {}
     for name in SOAK_FILES:
         with warnings.catch_warnings():
