@@ -109,19 +109,27 @@ def normalize(q, eps: float = 1e-12):
     return q * jax.lax.rsqrt(sum(q[i] * q[i] for i in range(q.shape[0])) + eps)
 
 
-def quat_to_euler(q):
-    """x-y'-z'' Tait-Bryan angles [3, *T] of q [4, *T] (see math.quat_to_euler)."""
+def quat_to_euler(q, count: int = 3):
+    """The first `count` x-y'-z'' Tait-Bryan angles [count, *T] of q [4, *T]
+    (see math.quat_to_euler)."""
     m = rotation_entries(*q)
-    return euler_from_entries(m)
+    return euler_from_entries(m, count)
 
 
-def euler_from_entries(m):
+def euler_from_entries(m, count: int = 3):
     """x-y'-z'' angles of R = Rx Ry Rz from its entries: R[0][2] = sin b,
     R[1][2] = -sin a cos b, R[2][2] = cos a cos b, R[0][1] = -cos b sin c,
-    R[0][0] = cos b cos c; b in [-pi/2, pi/2]. Returns [3, *T]."""
-    sin_b = jnp.clip(m[0][2], -1.0, 1.0)
-    return jnp.stack([atan2(-m[1][2], m[2][2]), atan2(sin_b, jnp.sqrt(1.0 - sin_b * sin_b)),
-                      atan2(-m[0][1], m[0][0])])
+    R[0][0] = cos b cos c; b in [-pi/2, pi/2]. Returns the first `count`,
+    [count, *T] (a hinge needs only a: the others are not computed)."""
+    def angle(i):
+        if i == 0:
+            return atan2(-m[1][2], m[2][2])
+        if i == 1:
+            sin_b = jnp.clip(m[0][2], -1.0, 1.0)
+            return atan2(sin_b, jnp.sqrt(1.0 - sin_b * sin_b))
+        return atan2(-m[0][1], m[0][0])
+
+    return jnp.stack([angle(i) for i in range(count)])
 
 
 # atan(t) ~ t + t z (c0 + c1 z + c2 z^2 + c3 z^3), z = t^2, |t| <= tan(pi/8):

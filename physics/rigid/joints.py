@@ -59,7 +59,7 @@ def joint_state(group, rot_p, rot_c, ang_p, ang_c):
     parent and child rotations [4, J, B] and angular velocities [3, J, B]."""
     frame_p = quat_mul(rot_p, group.frame)
     frame_c = quat_mul(rot_c, group.frame)
-    angles = quat_to_euler(quat_mul(quat_conj(frame_p), frame_c))[:group.dof]
+    angles = quat_to_euler(quat_mul(quat_conj(frame_p), frame_c), group.dof)
     axes = joint_axes(frame_p, frame_c, group.dof)
     w = ang_c - ang_p
     speed = axes[:, 0] * w[0] + axes[:, 1] * w[1] + axes[:, 2] * w[2]
