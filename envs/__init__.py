@@ -30,9 +30,9 @@ ASSETS = pathlib.Path(__file__).parent / "assets"   # the shipped rigid-body spe
 register("pendulum", Pendulum)
 register("point_reacher", PointReacher)
 register("tag", Tag)
-register("boids", flock_envs.boids)
-register("flock", flock_envs.flock)
-register("predator_prey", flock_envs.predator_prey)
+register("boids", flock_envs.boids, version=FlockEnv.version)
+register("flock", flock_envs.flock, version=FlockEnv.version)
+register("predator_prey", flock_envs.predator_prey, version=FlockEnv.version)
 
 register("ant", Ant)
 register("halfcheetah", Halfcheetah)
@@ -45,16 +45,7 @@ register("mjcf_halfcheetah", HalfCheetahV5)
 register("mjcf_hopper", HopperV5)
 register("mjcf_walker2d", Walker2dV5)
 register("mjcf_humanoid", HumanoidV5)
-
-
-def _register_with_gymnasium():
-    from gambol.envs.gymnasium_adapter import register_gymnasium
-    for name in ("pendulum", "point_reacher", "mjcf_ant", "mjcf_halfcheetah", "mjcf_hopper", "mjcf_walker2d",
-                 "mjcf_humanoid"):
-        register_gymnasium(name)
-
-
-_register_with_gymnasium()
+# `register` also registers each with gymnasium: "gambol/<name>-v<version>" (gymnasium_adapter.py)
 
 
 def to_gymnasium(env_or_name, **kwargs):

@@ -1,6 +1,9 @@
 """gymnasium adapters: numpy at the boundary, one jitted device call per step inside.
 
-- `to_gymnasium(env_or_name)`: a `gymnasium.Env` over one member.
+- `to_gymnasium(env_or_name)`: a `gymnasium.Env` over one member; for a
+  multi-agent env, `team=` controls that team's agents jointly (observations
+  and actions concatenated over its agents, the reward their mean; other teams
+  follow `env.scripted_action`).
 - `to_gymnasium_vector(env_or_name, num_envs)`: a `gymnasium.vector.VectorEnv`
   whose step is one device call for the whole batch (step and any resets).
 - `to_gymnasium_vector(env_or_name, num_envs, team="prey")`: the shared-policy
@@ -12,6 +15,16 @@ values outside the bounds are clipped (the env contract); a wrong shape or a
 non-finite value raises `ValueError` before anything reaches the device.
 Stepping a finished single env before `reset()` raises `RuntimeError`.
 
+Registration: every registered env is a gymnasium id `gambol/<name>-v<version>`
+(`register_gymnasium`; `gambol.envs.register` calls it) with
+`max_episode_steps` the env's default episode length, so rl-zoo or CleanRL
+`--env-id gambol/ant-v2` work; a multi-agent env's id controls its first team
+(`gymnasium.make("gambol/tag-v1", team="prey")` picks another).
+
+Rendering: `render_mode="rgb_array"` returns frames; `"human"` shows each step
+in a matplotlib window. The adapters pickle (their compiled functions are
+rebuilt on unpickling), so subprocess vector envs can ship them.
+
 Seeding: `reset(seed=s)` starts the key stream `PRNGKey(s)` (member `i` of a
 vector env: `PRNGKey(s + i)`, as `SyncVectorEnv` seeds its copies); each later
 reset draws the next key of that stream. So a vector env and a `SyncVectorEnv`
@@ -22,6 +35,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import re
+
 import gymnasium
 import jax
 import jax.numpy as jnp
@@ -29,6 +44,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 
 from gambol.envs.base import Box, Env, like, split_keys
+from gambol.envs import registry
 from gambol.envs.registry import create
 from gambol.envs.wrappers import AutoResetWrapper, VmapWrapper, where_members
 
@@ -77,26 +93,107 @@ def _metrics_info(metrics: dict, i: int | None = None) -> dict:
     return {k: np.float32(v if i is None else v[i]) for k, v in metrics.items()}
 
 
-class GymnasiumEnv(gymnasium.Env):
-    """One gambol env as a `gymnasium.Env`; `info` carries the env's metrics."""
+RENDER_MODES = (None, "rgb_array", "human")
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 20, "jax": False}
 
-    def __init__(self, env: Env, render_mode: str | None = None):
-        if env.is_multi_agent:
-            raise ValueError(f"{type(env.unwrapped).__name__} is multi-agent ({env.agents}); use "
-                             f"to_pettingzoo, or to_gymnasium_vector(..., team=...) for a shared policy")
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode: expected None or 'rgb_array', got {render_mode!r}")
-        self.env = env
+def _check_render_mode(render_mode):
+    if render_mode not in RENDER_MODES:
+        raise ValueError(f"render_mode: expected one of {list(RENDER_MODES)}, got {render_mode!r}")
+
+
+def _check_team(env: Env, team: str | None, view: str):
+    if team is not None and (not env.is_multi_agent or team not in env.agents):
+        raise ValueError(f"team: expected one of {sorted(env.agents or {})}, got {team!r}")
+    if env.is_multi_agent and team is None:
+        raise ValueError(f"{type(env.unwrapped).__name__} is multi-agent ({env.agents}); pass team= "
+                         f"one of {sorted(env.agents)} for {view}, or use to_pettingzoo")
+
+
+class _HumanWindow:
+    """A matplotlib window showing the latest frame (`render_mode="human"`)."""
+
+    def __init__(self, fps: float):
+        self.fps, self.figure, self.image = fps, None, None
+
+    def show(self, frame: np.ndarray) -> None:
+        import matplotlib.pyplot as plt
+        if self.figure is None or not plt.fignum_exists(self.figure.number):
+            self.figure = plt.figure("gambol")
+            self.image = self.figure.add_subplot().imshow(frame)
+            self.figure.axes[0].set_axis_off()
+            plt.show(block=False)
+        else:
+            self.image.set_data(frame)
+        self.figure.canvas.draw_idle()
+        self.figure.canvas.flush_events()
+
+    def close(self) -> None:
+        if self.figure is not None:
+            import matplotlib.pyplot as plt
+            plt.close(self.figure)
+            self.figure = None
+
+
+class _Picklable:
+    """Pickles without the jitted functions (`_compiled` names them); `_compile`
+    rebuilds them after unpickling."""
+
+    _compiled: tuple[str, ...] = ()
+
+    def __getstate__(self):
+        state = {k: v for k, v in self.__dict__.items() if k not in self._compiled}
+        state["_window"] = None
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._compile()
+
+
+class GymnasiumEnv(_Picklable, gymnasium.Env):
+    """One gambol env as a `gymnasium.Env`; `info` carries the env's metrics.
+
+    With `team` (multi-agent envs), the observation is the team's agents'
+    observations concatenated `[agents * obs]`, the action `[agents * act]`
+    (agent `i` owns entries `i * act ... (i + 1) * act`), the reward the mean of
+    the team's rewards; the other teams follow `env.scripted_action`.
+    """
+
+    metadata = {"render_modes": ["rgb_array", "human"], "render_fps": 20, "jax": False}
+    _compiled = ("_reset_fn", "_step_fn")
+
+    def __init__(self, env: Env, render_mode: str | None = None, team: str | None = None):
+        _check_team(env, team, "a joint view of that team")
+        _check_render_mode(render_mode)
+        self.env, self.team = env, team
         self.render_mode = render_mode
-        self.observation_space = _space(env.observation_spec)
-        self.action_space = _space(env.action_spec)
-        self._reset_fn = jax.jit(env.reset)
-        self._step_fn = jax.jit(env.step)
+        obs_box = env.observation_spec if team is None else env.observation_spec[team]
+        act_box = env.action_spec if team is None else env.action_spec[team]
+        self.agents_per_env = 1 if team is None else env.agents[team]
+        self.observation_space = _space(_tiled(obs_box, self.agents_per_env))
+        self.action_space = _space(_tiled(act_box, self.agents_per_env))
         self._key = None
         self._state = None
         self._finished = False
+        self._window = None
+        self._compile()
+
+    def _compile(self):
+        self._reset_fn = jax.jit(self.env.reset)
+        self._step_fn = jax.jit(self._device_step)
+
+    def _device_step(self, state, action):
+        if self.team is not None:
+            shape = (self.agents_per_env,) + self.env.action_spec[self.team].shape
+            action = {**self.env.scripted_action(state), self.team: action.reshape(shape)}
+        return self.env.step(state, action)
+
+    def _host_obs(self, obs) -> np.ndarray:
+        return np.array(obs if self.team is None else obs[self.team], dtype=np.float32).reshape(
+            self.observation_space.shape)
+
+    def _host_reward(self, reward) -> float:
+        return float(reward if self.team is None else np.mean(reward[self.team]))
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
@@ -107,7 +204,9 @@ class GymnasiumEnv(gymnasium.Env):
         self._key, sub = jax.random.split(self._key)
         self._state = self._reset_fn(sub)
         self._finished = False
-        return np.array(self._state.obs, dtype=np.float32), {}
+        if self.render_mode == "human":
+            self.render()
+        return self._host_obs(jax.device_get(self._state.obs)), {}
 
     def step(self, action):
         if self._state is None:
@@ -122,21 +221,42 @@ class GymnasiumEnv(gymnasium.Env):
         truncated = bool(truncation > 0)
         terminated = bool(done > 0) and not truncated
         self._finished = terminated or truncated
-        return (np.array(obs, dtype=np.float32), float(reward), terminated, truncated,
+        if self.render_mode == "human":
+            self.render()
+        return (self._host_obs(obs), self._host_reward(reward), terminated, truncated,
                 _metrics_info(metrics))
 
     def render(self):
-        if self.render_mode != "rgb_array" or self._state is None:
+        if self.render_mode is None or self._state is None:
             return None
-        return self.env.render(self._state)
+        frame = self.env.render(self._state)
+        if self.render_mode == "rgb_array":
+            return frame
+        if self._window is None:
+            self._window = _HumanWindow(self.metadata["render_fps"])
+        self._window.show(frame)
+        return None
+
+    def close(self):
+        if self._window is not None:
+            self._window.close()
 
 
-def to_gymnasium(env_or_name, render_mode: str | None = None, **kwargs) -> GymnasiumEnv:
-    """A `gymnasium.Env` over one env (a name is built with `create(name, **kwargs)`)."""
-    return GymnasiumEnv(_unbatched(env_or_name, kwargs), render_mode=render_mode)
+def _tiled(box: Box, count: int) -> Box:
+    """`box` repeated `count` times along its only axis."""
+    if count == 1:
+        return box
+    return Box((count * box.shape[0],), low=np.tile(box.low, count), high=np.tile(box.high, count))
 
 
-class GymnasiumVectorEnv(gymnasium.vector.VectorEnv):
+def to_gymnasium(env_or_name, render_mode: str | None = None, team: str | None = None,
+                 **kwargs) -> GymnasiumEnv:
+    """A `gymnasium.Env` over one env (a name is built with `create(name, **kwargs)`);
+    `team`: the team a multi-agent env's view controls (see `GymnasiumEnv`)."""
+    return GymnasiumEnv(_unbatched(env_or_name, kwargs), render_mode=render_mode, team=team)
+
+
+class GymnasiumVectorEnv(_Picklable, gymnasium.vector.VectorEnv):
     """A batch of one gambol env as a `gymnasium.vector.VectorEnv`.
 
     `autoreset_mode`: gymnasium's `NEXT_STEP` (default; the step after an
@@ -147,6 +267,7 @@ class GymnasiumVectorEnv(gymnasium.vector.VectorEnv):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20,
                 "autoreset_mode": AutoresetMode.NEXT_STEP}
+    _compiled = ("_reset_fn", "_step_fn")
 
     def __init__(self, env: Env, num_envs: int, team: str | None = None,
                  autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
@@ -158,11 +279,7 @@ class GymnasiumVectorEnv(gymnasium.vector.VectorEnv):
             raise ValueError(f"render_mode: expected None or 'rgb_array', got {render_mode!r}")
         if env.is_multi_agent and team is None and len(env.agents) == 1:
             team = next(iter(env.agents))          # one team: its agents are the slots
-        if env.is_multi_agent and team is None:
-            raise ValueError(f"{type(env.unwrapped).__name__} is multi-agent; pass team= one of "
-                             f"{sorted(env.agents)} for the shared-policy view, or use to_pettingzoo")
-        if team is not None and (not env.is_multi_agent or team not in env.agents):
-            raise ValueError(f"team: expected one of {sorted(env.agents or {})}, got {team!r}")
+        _check_team(env, team, "the shared-policy view")
         self.env, self.team, self.render_mode = env, team, render_mode
         self.batch = int(num_envs)
         self.agents_per_env = 1 if team is None else env.agents[team]
@@ -176,10 +293,13 @@ class GymnasiumVectorEnv(gymnasium.vector.VectorEnv):
         self.observation_space = gymnasium.vector.utils.batch_space(self.single_observation_space, self.num_envs)
         self.action_space = gymnasium.vector.utils.batch_space(self.single_action_space, self.num_envs)
         self._batched = VmapWrapper(env, self.batch)
-        self._reset_fn = jax.jit(self._device_reset)
-        self._step_fn = jax.jit(self._device_step)
         self._state = self._keys = None
         self._needs_reset = np.zeros(self.batch, bool)
+        self._compile()
+
+    def _compile(self):
+        self._reset_fn = jax.jit(self._device_reset)
+        self._step_fn = jax.jit(self._device_step)
 
     # -- device side ---------------------------------------------------------------
     def _view(self, state):
@@ -312,19 +432,54 @@ def to_gymnasium_vector(env_or_name, num_envs: int, team: str | None = None,
                               autoreset_mode=autoreset_mode, render_mode=render_mode)
 
 
+def gymnasium_version(name: str) -> str:
+    """The version number of the registered env `name` ("ant-v2" -> "2"; none: "0")."""
+    version = registry.version(name)
+    match = re.fullmatch(r"(?:.*-v)?(\d+)", version)
+    if match is None:
+        raise ValueError(f"{name}: version {version!r} is not a number or NAME-vNUMBER")
+    return match.group(1)
+
+
+def _make_single(env_or_name: str, team: str | None = None, **kwargs) -> GymnasiumEnv:
+    """gymnasium's entry point: `to_gymnasium`, a multi-agent env's first team by default."""
+    render_mode = kwargs.pop("render_mode", None)
+    env = _unbatched(env_or_name, kwargs)
+    if env.is_multi_agent and team is None:
+        team = next(iter(env.agents))
+    return GymnasiumEnv(env, render_mode=render_mode, team=team)
+
+
+def _make_vector(env_or_name: str, num_envs: int = 1, team: str | None = None,
+                 **kwargs) -> GymnasiumVectorEnv:
+    """gymnasium's vector entry point: `to_gymnasium_vector`, a multi-agent env's
+    first team as shared-policy slots by default."""
+    vector = {k: kwargs.pop(k) for k in ("autoreset_mode", "render_mode") if k in kwargs}
+    steps = kwargs.pop("max_episode_steps", None)   # make_vec passes the spec's; episode_length wins
+    if steps is not None:
+        kwargs.setdefault("episode_length", steps)
+    env = _unbatched(env_or_name, kwargs)
+    if env.is_multi_agent and team is None:
+        team = next(iter(env.agents))
+    if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+        raise ValueError(f"num_envs: expected a positive int, got {num_envs!r}")
+    return GymnasiumVectorEnv(env, num_envs, team=team, **vector)
+
+
 def register_gymnasium(name: str, version: str | None = None) -> str:
-    """Register the gambol env `name` with gymnasium as `gambol/{name}-v{version}`.
+    """Register the gambol env `name` with gymnasium as `gambol/{name}-v{version}`
+    (`version`: the env's own, see `gymnasium_version`), with `max_episode_steps`
+    its default episode length.
 
-    Then `gymnasium.make("gambol/pendulum-v1", episode_length=200)` builds
-    `to_gymnasium("pendulum", episode_length=200)`. Returns the gymnasium id.
+    Then `gymnasium.make("gambol/pendulum-v1", episode_length=100)` builds
+    `to_gymnasium("pendulum", episode_length=100)` and `gymnasium.make_vec(id, n)`
+    `to_gymnasium_vector(name, n)`; a multi-agent env controls its first team
+    unless given `team=`. Returns the gymnasium id.
     """
-    from gambol.envs import registry
-
-    if name not in registry.registered():
-        raise KeyError(f"unknown env {name!r}; registered envs: {registry.registered()}")
-    version = version or str(getattr(registry._REGISTRY[name], "version", "0"))
+    version = version or gymnasium_version(name)
     env_id = f"gambol/{name}-v{version}"
     if env_id not in gymnasium.registry:
-        gymnasium.register(id=env_id, entry_point=to_gymnasium, kwargs={"env_or_name": name},
-                           vector_entry_point=to_gymnasium_vector, disable_env_checker=True)
+        gymnasium.register(id=env_id, entry_point=_make_single, kwargs={"env_or_name": name},
+                           vector_entry_point=_make_vector, disable_env_checker=True,
+                           max_episode_steps=registry.default_episode_length(name))
     return env_id

@@ -2,8 +2,12 @@
 
 The simplest smooth env in gambol, with the same dynamics, bounds, reward and
 initial distribution as gymnasium's `Pendulum-v1` (so the two agree step for
-step), except that the action is normalised to [-1, 1] and scaled by
-`max_torque` (gymnasium's action is the torque itself). The angle `theta` is measured from upright; the rod's potential energy
+step), except for the action's scale: gambol's action is the torque divided
+by `max_torque` (2 N m by default), in [-1, 1], where gymnasium's action is the
+torque itself, in [-2, 2]: gambol's action `a` applies the torque `max_torque * a`,
+which Pendulum-v1 takes as the action `2 a`. Episodes
+last 200 steps unless told otherwise (`default_episode_length`, as Pendulum-v1's
+`max_episode_steps`). The angle `theta` is measured from upright; the rod's potential energy
 is `U = m g (l/2) cos(theta)` and its moment of inertia about the pivot
 `I = m l^2 / 3`, so `I theta'' = -dU/dtheta + u`. One step is semi-implicit
 Euler with the angular speed clipped to `max_speed`.
@@ -46,6 +50,7 @@ def _wrap(theta):
 
 class Pendulum(Env):
     version = "1"
+    default_episode_length = 200         # gymnasium's Pendulum-v1 max_episode_steps
 
     def __init__(self, max_speed: float = 8.0, max_torque: float = 2.0,
                  params: PendulumParams | None = None):

@@ -10,10 +10,16 @@ from gambol.envs.wrappers import (ActionRepeatWrapper, AutoResetWrapper, Episode
                                   VmapWrapper, domain_randomize)
 
 _REGISTRY: dict[str, Callable[..., Env]] = {}
+_VERSIONS: dict[str, str] = {}
 
 
-def register(name: str, factory: Callable[..., Env], *, override: bool = False) -> None:
-    """Make `create(name, **kwargs)` call `factory(**kwargs)`."""
+def register(name: str, factory: Callable[..., Env], *, override: bool = False,
+             version: str | None = None, gymnasium: bool = True) -> None:
+    """Make `create(name, **kwargs)` call `factory(**kwargs)`, and (with `gymnasium`)
+    `gymnasium.make("gambol/<name>-v<version>")` build it (see `register_gymnasium`).
+
+    `version`: the env's version (default: the factory's `version` attribute, else "0").
+    """
     if not isinstance(name, str) or not name:
         raise ValueError(f"register: name must be a non-empty str, got {name!r}")
     if not callable(factory):
@@ -21,11 +27,39 @@ def register(name: str, factory: Callable[..., Env], *, override: bool = False) 
     if name in _REGISTRY and not override and _REGISTRY[name] is not factory:
         raise ValueError(f"register: {name!r} is already registered; pass override=True to replace it")
     _REGISTRY[name] = factory
+    _VERSIONS[name] = str(version if version is not None else getattr(factory, "version", "0"))
+    if gymnasium:
+        from gambol.envs.gymnasium_adapter import register_gymnasium
+        register_gymnasium(name)
 
 
 def registered() -> list[str]:
     """The names `create` accepts."""
     return sorted(_REGISTRY)
+
+
+DEFAULT_EPISODE_LENGTH = 1000
+
+
+def default_episode_length(name: str) -> int:
+    """Agent steps per episode when `create` is not told: the factory's
+    `default_episode_length` (pendulum: 200, as gymnasium's Pendulum-v1), else 1000."""
+    return int(getattr(_factory(name), "default_episode_length", DEFAULT_EPISODE_LENGTH))
+
+
+def version(name: str) -> str:
+    """The version the env `name` was registered with ("1", "ant-v2", ...)."""
+    _factory(name)
+    return _VERSIONS[name]
+
+
+def _factory(name: str) -> Callable[..., Env]:
+    if name not in _REGISTRY:
+        import difflib
+        close = difflib.get_close_matches(str(name), _REGISTRY, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise KeyError(f"unknown env {name!r}{hint}; registered envs: {registered()}")
+    return _REGISTRY[name]
 
 
 def _check_kwargs(name: str, factory: Callable, kwargs: dict) -> None:
@@ -46,20 +80,19 @@ def _check_kwargs(name: str, factory: Callable, kwargs: dict) -> None:
 
 def make(name: str, **kwargs) -> Env:
     """The bare env registered as `name`, without wrappers."""
-    if name not in _REGISTRY:
-        raise KeyError(f"unknown env {name!r}; registered envs: {registered()}")
-    factory = _REGISTRY[name]
+    factory = _factory(name)
     _check_kwargs(name, factory, kwargs)
     return factory(**kwargs)
 
 
-def create(name: str, episode_length: int | None = 1000, action_repeat: int = 1,
+def create(name: str, episode_length: int | None | str = "default", action_repeat: int = 1,
            batch_size: int | None = None, auto_reset: bool = True, cached_reset: bool = False,
            randomize_fn: Callable | None = None, randomize_seed: int = 0, **kwargs) -> Env:
     """The env `name` with the standard wrappers.
 
     Args:
-      episode_length: agent steps per episode (None: episodes end only by termination).
+      episode_length: agent steps per episode (None: episodes end only by termination;
+        "default": `default_episode_length(name)`, 1000 for most envs, 200 for pendulum).
       action_repeat: physics steps per agent step.
       batch_size: number of independent members stepped together (None: one).
       auto_reset: start a fresh episode in the step that one ends.
@@ -68,6 +101,8 @@ def create(name: str, episode_length: int | None = 1000, action_repeat: int = 1,
         physical constants (needs `batch_size`).
       **kwargs: passed to the env's factory.
     """
+    if isinstance(episode_length, str) and episode_length == "default":
+        episode_length = default_episode_length(name)
     env = make(name, **kwargs)
     if action_repeat != 1:
         env = ActionRepeatWrapper(env, action_repeat)

@@ -152,3 +152,77 @@ def test_gymnasium_make_vec_uses_the_batched_adapter():
     keys = [jax.random.split(jax.random.PRNGKey(i))[1] for i in range(4)]
     single = envs.make("pendulum")
     np.testing.assert_allclose(obs, np.stack([single.reset(k).obs for k in keys]), rtol=1e-6)
+
+
+def test_every_registered_env_is_a_gymnasium_id_with_its_version_and_episode_limit():
+    ids = {name: f"gambol/{name}-v{envs.gymnasium_adapter.gymnasium_version(name)}"
+           for name in envs.registered()}
+    assert ids["ant"] == "gambol/ant-v2" and ids["halfcheetah"] == "gambol/halfcheetah-v2"
+    assert ids["pendulum"] == "gambol/pendulum-v1" and ids["flock"] == f"gambol/flock-v{envs.FlockEnv.version}"
+    assert ids["mjcf_ant"] == "gambol/mjcf_ant-v5"
+    for name, env_id in ids.items():
+        spec = gymnasium.spec(env_id)
+        assert spec.max_episode_steps == envs.registry.default_episode_length(name), env_id
+    assert gymnasium.spec("gambol/pendulum-v1").max_episode_steps == 200     # as Pendulum-v1
+    assert not any(k.startswith("gambol/ant-vant") for k in gymnasium.registry)
+
+
+def test_gymnasium_make_pendulum_runs_200_step_episodes():
+    env = gymnasium.make("gambol/pendulum-v1")
+    env.reset(seed=0)
+    for step in range(1, 201):
+        _, _, terminated, truncated, _ = env.step(np.zeros(1, np.float32))
+        assert not terminated and truncated == (step == 200)
+
+
+def test_gymnasium_make_builds_a_rigid_env():
+    env = gymnasium.make("gambol/halfcheetah-v2", episode_length=4)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (25,) and env.action_space.shape == (7,)
+    obs, reward, *_ = env.step(env.action_space.sample())
+    assert np.all(np.isfinite(obs)) and np.isfinite(reward)
+
+
+def test_a_multi_agent_id_controls_one_team_jointly():
+    env = gymnasium.make("gambol/tag-v1", episode_length=5, team="prey")
+    inner = env.unwrapped
+    assert env.observation_space.shape == (3 * 10,) and env.action_space.shape == (3 * 2,)
+    assert gymnasium.make("gambol/tag-v1").unwrapped.team == "predator"    # the first team
+    obs, _ = env.reset(seed=2)
+    state = inner._state
+    np.testing.assert_allclose(obs, np.asarray(state.obs["prey"]).reshape(-1))
+    a = np.random.default_rng(0).uniform(-1, 1, 6).astype(np.float32)
+    # agent i of the team owns entries 2 i, 2 i + 1; the predators follow their script
+    raw = envs.create("tag", episode_length=5, auto_reset=False)
+    ref = raw.step(state, {**raw.scripted_action(state), "prey": a.reshape(3, 2)})
+    obs, reward, *_ = env.step(a)
+    np.testing.assert_allclose(obs, np.asarray(ref.obs["prey"]).reshape(-1), atol=1e-5)
+    assert reward == pytest.approx(float(np.mean(ref.reward["prey"])), abs=1e-6)
+    vec = gymnasium.make_vec("gambol/tag-v1", num_envs=4, vectorization_mode="vector_entry_point",
+                             episode_length=5)
+    assert vec.num_envs == 4 * 2 and vec.env.episode_length == 5     # the predators' slots
+
+
+def test_adapters_pickle_and_continue_where_they_were():
+    import pickle
+    single, vec = envs.to_gymnasium("pendulum"), envs.to_gymnasium_vector("pendulum", 3)
+    single.reset(seed=3)
+    vec.reset(seed=3)
+    single_copy, vec_copy = pickle.loads(pickle.dumps(single)), pickle.loads(pickle.dumps(vec))
+    a = np.full(1, 0.5, np.float32)
+    np.testing.assert_array_equal(single.step(a)[0], single_copy.step(a)[0])
+    np.testing.assert_array_equal(vec.step(np.tile(a, (3, 1)))[0], vec_copy.step(np.tile(a, (3, 1)))[0])
+
+
+def test_human_render_mode_shows_frames_in_a_window():
+    import matplotlib
+    matplotlib.use("Agg")
+    env = envs.to_gymnasium("pendulum", render_mode="human")
+    env.reset(seed=0)
+    env.step(np.zeros(1, np.float32))
+    shown = np.asarray(env._window.image.get_array())
+    np.testing.assert_array_equal(shown, env.env.render(env._state))
+    assert env.render() is None
+    env.close()
+    with pytest.raises(ValueError, match=r"render_mode: expected one of \[None, 'rgb_array', 'human'\]"):
+        envs.to_gymnasium("pendulum", render_mode="ansi")

@@ -1,5 +1,6 @@
 """Registry: create stacks the wrappers; unknown names and keywords list what exists."""
 
+import gymnasium
 import jax
 import pytest
 
@@ -22,9 +23,19 @@ def test_create_stacks_the_standard_wrappers_in_order():
     assert envs.create("tag").observation_size == {"predator": 10, "prey": 10}
 
 
-def test_unknown_name_lists_the_registered_envs():
-    with pytest.raises(KeyError, match=r"unknown env 'pendullum'; registered envs: \[.*'pendulum'"):
+def test_unknown_name_suggests_the_closest_and_lists_the_registered_envs():
+    with pytest.raises(KeyError, match=r"unknown env 'pendullum' \(did you mean 'pendulum'\?\); "
+                                       r"registered envs: \[.*'pendulum'"):
         envs.create("pendullum")
+    with pytest.raises(KeyError, match=r"unknown env 'zzz'; registered envs"):
+        envs.make("zzz")
+
+
+def test_pendulum_episodes_last_200_steps_like_pendulum_v1_unless_told():
+    assert envs.create("pendulum").episode_length == 200
+    assert envs.create("pendulum", episode_length=50).episode_length == 50
+    assert envs.create("point_reacher").episode_length == 1000
+    assert not hasattr(envs.create("pendulum", episode_length=None, auto_reset=False), "episode_length")
 
 
 def test_unknown_keyword_lists_the_accepted_ones():
@@ -39,6 +50,9 @@ def test_register_a_new_env_and_refuse_silent_replacement():
     envs.register("slow_pendulum_for_test", factory)
     env = envs.create("slow_pendulum_for_test", max_speed=2.0, episode_length=5, auto_reset=False)
     assert env.unwrapped.max_speed == 2.0
+    # registered with gymnasium too, as the README says (no version attribute: v0)
+    gym_env = gymnasium.make("gambol/slow_pendulum_for_test-v0", max_speed=2.0)
+    assert gym_env.unwrapped.env.unwrapped.max_speed == 2.0 and gym_env.spec.max_episode_steps == 1000
     state = env.reset(jax.random.PRNGKey(0))
     assert state.obs.shape == (3,)
     with pytest.raises(ValueError, match="already registered"):

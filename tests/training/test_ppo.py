@@ -113,7 +113,8 @@ def test_bad_values_and_mismatched_envs_are_named():
     with pytest.raises(ValueError, match=r"batch_size == num_envs \(8\), got 4"):
         ppo.train(envs.create("pendulum", batch_size=4), 1000, num_envs=8)
     with pytest.raises(ValueError, match="episode_length=1000, but the trainer's episode_length is 200"):
-        ppo.train(envs.create("pendulum", batch_size=8, auto_reset=False), 1000, num_envs=8)
+        ppo.train(envs.create("pendulum", batch_size=8, auto_reset=False, episode_length=1000), 1000,
+                  num_envs=8)
     with pytest.raises(ValueError, match="repeat=2, but the trainer's action_repeat is 1"):
         ppo.train(envs.create("pendulum", episode_length=200, action_repeat=2), 1000, num_envs=8)
     with pytest.raises(ValueError, match="num_timesteps: expected a positive int, got 0"):
