@@ -7,7 +7,6 @@ last, so one statistic serves a shared-parameter team.
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 from flax import struct
 
@@ -31,21 +30,17 @@ def init_stats(size: int, dtype=jnp.float32) -> RunningStats:
     return RunningStats(jnp.zeros((), dtype), jnp.zeros((size,), dtype), jnp.zeros((size,), dtype))
 
 
-def update_stats(stats: RunningStats, batch, frozen: bool = False,
-                 axis_name: str | None = None) -> RunningStats:
+def update_stats(stats: RunningStats, batch, frozen: bool = False) -> RunningStats:
     """Merge `batch: [..., size]` into the statistics (nothing changes when
-    `frozen`). With `axis_name`, every device merges the same global batch."""
+    `frozen`). Under a jit whose batch is split over devices (`training.parallel`)
+    the sums below are the global batch's: XLA reduces across devices."""
     if frozen:
         return stats
     x = jnp.reshape(batch, (-1, stats.mean.shape[-1])).astype(stats.mean.dtype)
     n = jnp.asarray(x.shape[0], stats.count.dtype)
     total = jnp.sum(x, axis=0)
-    if axis_name is not None:
-        n, total = jax.lax.psum((n, total), axis_name)
     mean_b = total / n
     m2_b = jnp.sum(jnp.square(x - mean_b), axis=0)
-    if axis_name is not None:
-        m2_b = jax.lax.psum(m2_b, axis_name)
     count = stats.count + n
     delta = mean_b - stats.mean
     mean = stats.mean + delta * n / count

@@ -1,5 +1,5 @@
 """Acting in an env with a policy, inside jit: one step, an unroll, an evaluation.
-(Setting a trainer up and its host loop live in `training.setup`.)
+(Setting a trainer up lives in `training.setup`, its host loop in `training.loop`.)
 
 A `Transition` holds what every trainer learns from. With an auto-resetting
 env, `next_obs` is the observation the step reached (`info["final_obs"]`),
@@ -87,13 +87,7 @@ def make_evaluator(env: Env, make_policy, episode_length: int):
 
 # -- helpers for the learner side ------------------------------------------------------
 
-def update_obs_stats(stats, obs, frozen: bool, axis_name: str | None = None):
+def update_obs_stats(stats, obs, frozen: bool):
     """`agents.update_stats` for one `RunningStats` or a dict of them keyed by team."""
-    return jax.tree.map(lambda s, o: agents.update_stats(s, o, frozen, axis_name), stats, obs,
+    return jax.tree.map(lambda s, o: agents.update_stats(s, o, frozen), stats, obs,
                         is_leaf=lambda x: isinstance(x, agents.RunningStats))
-
-
-def device_key(key, axis_name: str | None):
-    """`key` made distinct per device of the named axis (itself when `axis_name`
-    is None), so replicated training states draw different noise on each device."""
-    return key if axis_name is None else jax.random.fold_in(key, jax.lax.axis_index(axis_name))

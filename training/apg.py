@@ -49,7 +49,7 @@ import optax
 from flax import struct
 
 from gambol.envs.base import Env
-from gambol.training import acting, differentiable, setup
+from gambol.training import acting, differentiable, loop, setup
 from gambol.training.gradients import gradient_update
 from gambol.training.differentiable import desynchronize  # noqa: F401  (apg.desynchronize)
 
@@ -128,23 +128,21 @@ def make_optimizer(config: APGConfig) -> optax.GradientTransformation:
     return differentiable.make_optimizer(config.learning_rate, config.max_gradient_norm)
 
 
-def make_training_iteration(env: Env, make_policy, join, config: APGConfig, windows: int,
-                            axis_name: str | None = None):
+def make_training_iteration(env: Env, make_policy, join, config: APGConfig, windows: int):
     """A jitted `training_iteration(state) -> (state, metrics)`: `windows`
     gradient steps in a `lax.scan`. `env` is batched and auto-resetting."""
     differentiable.check_continuous(env, "apg")
     loss_fn = make_window_loss(env, make_policy, join, config.horizon_length, config.stochastic,
                                config.remat)
-    update = gradient_update(loss_fn, make_optimizer(config), axis_name, has_aux=True)
+    update = gradient_update(loss_fn, make_optimizer(config), has_aux=True)
 
     def window(state: TrainingState, _):
         key, window_key = jax.random.split(state.key)
-        window_key = acting.device_key(window_key, axis_name)
         start = jax.lax.stop_gradient(state.env_state)      # truncate the gradient here
         (loss, (env_state, obs)), params, opt_state = update(
             state.network_params, state.optimizer_state, state.obs_stats, start, window_key)
         obs_stats = acting.update_obs_stats(state.obs_stats, obs,
-                                            not config.normalize_observations, axis_name)
+                                            not config.normalize_observations)
         new = TrainingState(params, opt_state, obs_stats, env_state, key, state.window + 1)
         metrics = {"training/loss": loss,
                    "training/nonfinite_gradients": differentiable.skipped(opt_state)}
@@ -155,12 +153,30 @@ def make_training_iteration(env: Env, make_policy, join, config: APGConfig, wind
     return differentiable.scan_windows(window, windows)
 
 
+def build(env: Env, policy: setup.PolicyNetwork, config: APGConfig, num_timesteps: int,
+          mesh) -> loop.Training:
+    """APG for `training.loop`: a unit is one window (see `differentiable.training`)."""
+    def init(key):
+        key, init_key, env_key, scramble_key, eval_key = jax.random.split(key, 5)
+        obs_stats, network_params = policy.init(init_key)
+        env_state = desynchronize(jax.jit(env.reset)(env_key), scramble_key, config.episode_length)
+        return TrainingState(network_params, make_optimizer(config).init(network_params), obs_stats,
+                             env_state, key, jnp.zeros((), jnp.int32)), eval_key
+
+    return differentiable.training(
+        config, init,
+        lambda windows: make_training_iteration(env, policy.make_policy, policy.join, config, windows),
+        params_of=lambda state: policy.join(state.obs_stats, state.network_params))
+
+
+TRAINER = loop.Trainer("apg", APGConfig, build)
+
+
 def policy_spec(environment: str | Env, config: APGConfig | None = None,
                 env_kwargs: dict | None = None):
     """`(make_policy, abstract params)` of the policy `train` returns for these
     settings: the params as `jax.ShapeDtypeStruct`s, to restore a saved policy into."""
-    config = config or APGConfig()
-    return setup.policy_spec(environment, config, config.num_envs, True, env_kwargs)
+    return loop.policy_spec(TRAINER, environment, config, env_kwargs)
 
 
 def train(environment: str | Env, num_timesteps: int, *, config: APGConfig | None = None,
@@ -176,29 +192,10 @@ def train(environment: str | Env, num_timesteps: int, *, config: APGConfig | Non
     in `overrides` replace fields of `config` (an `APGConfig`);
     `progress_fn(num_steps, metrics)` is called after the initial evaluation and
     after every iteration; `checkpoint_dir`, `checkpoint_every`, `resume` and
-    `num_devices` (splitting `num_envs`) are `setup.RunOptions`. Returns
+    `num_devices` (splitting `num_envs`) are `loop.RunOptions`. Returns
     `(make_policy, params, metrics)` as `es.train` does.
     """
-    config = setup.configure(APGConfig, config, overrides)
-    setup.check_num_timesteps(num_timesteps)
-    options = setup.RunOptions(checkpoint_dir, checkpoint_every, resume=resume,
-                               num_devices=num_devices)
-    env, evaluate, (make_policy, init_fn, join) = setup.make_trainer_parts(
-        environment, config, config.num_envs, auto_reset=True, env_kwargs=env_kwargs)
-
-    # -- init
-    key, init_key, env_key, scramble_key, eval_key = jax.random.split(jax.random.PRNGKey(seed), 5)
-    obs_stats, network_params = init_fn(init_key)
-    env_state = desynchronize(jax.jit(env.reset)(env_key), scramble_key, config.episode_length)
-    state = TrainingState(network_params, make_optimizer(config).init(network_params), obs_stats,
-                          env_state, key, jnp.zeros((), jnp.int32))
-
-    # -- host loop: one jitted iteration, then an evaluation
-    def params_of(state):
-        return join(state.obs_stats, state.network_params)
-
-    state, metrics = differentiable.training_loop(
-        "apg", lambda windows: make_training_iteration(env, make_policy, join, config, windows),
-        state, config=config, num_timesteps=num_timesteps, evaluate=evaluate,
-        params_of=params_of, key=eval_key, seed=seed, progress_fn=progress_fn, options=options)
-    return make_policy, params_of(state), metrics
+    return loop.train(TRAINER, environment, num_timesteps, config=config, env_kwargs=env_kwargs,
+                      seed=seed, progress_fn=progress_fn, checkpoint_dir=checkpoint_dir,
+                      checkpoint_every=checkpoint_every, resume=resume, num_devices=num_devices,
+                      overrides=overrides)

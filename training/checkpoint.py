@@ -3,9 +3,10 @@
 A checkpoint is a step's folder holding two items: `state`, the trainer's
 whole `TrainingState` pytree (parameters, optimizer states, observation
 statistics, the training env's state, PRNG keys, counters and, for SAC, the
-replay buffer), and `metadata`, a JSON dict (the config and the budget), so
-a resumed run continues the same sequence of iterations and ends with the
-parameters an uninterrupted run would have.
+replay buffer), and `metadata`, a JSON dict (the trainer, config and seed, which
+a resuming run must share, and the budget), so a resumed run continues the same
+sequence of updates and ends with the parameters an uninterrupted run would
+have (see `training.loop`). Steps are numbered by iteration.
 
 orbax's `CheckpointManager` writes each step into a temporary folder and
 renames it when complete, so a save cut short leaves only a temporary folder
@@ -43,13 +44,22 @@ class Checkpoints:
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
 
-    def restore(self, like, step: int | None = None):
-        """`(training_state, metadata)` of `step` (default: the latest) with the
-        structure, dtypes and shardings of `like`."""
+    def metadata(self, step: int | None = None) -> dict:
+        """The metadata of `step` (default: the latest), without the state."""
+        step = self._step(step)
+        return self.manager.restore(step, args=ocp.args.Composite(
+            metadata=ocp.args.JsonRestore())).metadata
+
+    def _step(self, step: int | None) -> int:
         step = self.latest_step() if step is None else step
         if step is None:
             raise FileNotFoundError(f"checkpoint: no complete checkpoint in {self.manager.directory}")
-        restored = self.manager.restore(step, args=ocp.args.Composite(
+        return step
+
+    def restore(self, like, step: int | None = None):
+        """`(training_state, metadata)` of `step` (default: the latest) with the
+        structure, dtypes and shardings of `like`."""
+        restored = self.manager.restore(self._step(step), args=ocp.args.Composite(
             state=ocp.args.StandardRestore(like), metadata=ocp.args.JsonRestore()))
         return restored.state, restored.metadata
 
@@ -105,12 +115,14 @@ def _flat(tree: dict, prefix: str = "") -> dict:
 
 
 def check_metadata(saved: dict, current: dict) -> None:
-    """Raise a ValueError naming the first entry (`config.learning_rate`, say;
-    the iteration aside) in which a checkpoint's metadata differs from the run
-    resuming it."""
-    saved, current = _flat(saved), _flat(to_json(current))
+    """Raise a ValueError naming the first entry (`config.learning_rate`, say)
+    under `current`'s keys (the trainer, config and seed) in which a checkpoint's
+    metadata differs from the run resuming it. Other entries (the budget) may differ."""
+    current = to_json(current)
+    saved = _flat({k: v for k, v in saved.items() if k in current})
+    current = _flat(current)
     for name in sorted(set(saved) | set(current)):
-        if name != "iteration" and saved.get(name) != current.get(name):
+        if saved.get(name) != current.get(name):
             raise ValueError(f"resume: the checkpoint's {name} is {saved.get(name)!r}, but this run's "
                              f"is {current.get(name)!r}; resume with the same settings or use a "
                              f"new checkpoint_dir")

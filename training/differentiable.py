@@ -14,8 +14,8 @@ with its gradient stopped, and take an Adam step on the clipped gradient.
   internals instead of storing them, so memory holds one carry per step).
 - `make_optimizer`, `skipped`, `reduce_metrics`: global-norm clip then Adam, where an update whose
   gradient holds a NaN or an infinity is skipped (never applied) and counted.
-- `scan_windows`, `training_loop`: the jitted iteration (a scan of windows) and the
-  shared host loop, counting env steps in windows.
+- `scan_windows`, `training`: the jitted iteration (a scan of windows) and the
+  `loop.Training` both build, counting env steps in windows.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 import optax
 
 from gambol.envs.base import Box, Env, State
-from gambol.training import acting, setup
+from gambol.training import acting, loop
 
 # `optax.apply_if_finite` gives up and applies after this many consecutive
 # non-finite gradients; its counter saturates at the int32 maximum, so never.
@@ -108,17 +108,11 @@ def scan_windows(window, windows: int):
     return training_iteration
 
 
-def training_loop(trainer: str, training_iteration, state, *, config, num_timesteps: int,
-                  evaluate, params_of, key, seed: int, progress_fn, options):
-    """`setup.training_loop` for a trainer whose state counts `window`s of
-    `config.num_envs x config.horizon_length` env steps, `num_timesteps` of them at
-    least in `config.num_evals` iterations; `training_iteration(windows)` builds
-    the jitted iteration of that many windows. Returns `(state, metrics)`."""
-    steps_per_window = config.num_envs * config.horizon_length
-    iterations, windows = setup.split_budget(num_timesteps, steps_per_window, config.num_evals)
-    return setup.training_loop(
-        training_iteration(windows), state, evaluate=evaluate, params_of=params_of,
-        num_steps=lambda state: int(state.window) * steps_per_window,
-        iterations=iterations, key=key, progress_fn=progress_fn, options=options,
-        metadata={"trainer": trainer, "config": config, "seed": seed, "windows": windows},
-        batch_size=config.num_envs)
+def training(config, init, iteration, params_of) -> loop.Training:
+    """The `loop.Training` of a trainer whose state counts `window`s of
+    `config.num_envs x config.horizon_length` env steps, in `config.num_evals`
+    iterations at most; `iteration(windows)` builds the jitted iteration."""
+    return loop.Training(init=init, iteration=iteration, units=lambda state: int(state.window),
+                         steps_per_unit=config.num_envs * config.horizon_length,
+                         params_of=params_of, max_iterations=config.num_evals,
+                         unit_name="windows")

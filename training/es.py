@@ -37,8 +37,7 @@ from flax import struct
 from jax.flatten_util import ravel_pytree
 
 from gambol.envs.base import Env
-from gambol.training import acting, parallel, setup
-from gambol.training.gradients import pmean
+from gambol.training import acting, loop, parallel, setup
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,7 +126,7 @@ def _member_fitness(episode_returns) -> jax.Array:
 # -- training -------------------------------------------------------------------------------
 
 def make_training_iteration(env: Env, make_policy, join, unravel, config: ESConfig,
-                            generations: int, axis_name: str | None = None,
+                            generations: int,
                             population_sharding: jax.sharding.Sharding | None = None):
     """A jitted `training_iteration(state) -> (state, metrics)`: `generations`
     ES generations in a `lax.scan`. `env` is batched with `episodes_per_member`.
@@ -148,16 +147,16 @@ def make_training_iteration(env: Env, make_policy, join, unravel, config: ESConf
 
     def generation(state: TrainingState, _):
         key, member_keys = jax.random.split(state.key)
-        noise_key, episode_key = jax.random.split(acting.device_key(member_keys, axis_name))
+        noise_key, episode_key = jax.random.split(member_keys)
         theta, _ = ravel_pytree(state.network_params)
         fitness_fn = functools.partial(population_fitness, state.obs_stats, episode_key)
         grad, fitness, observed = estimate_gradient(
             fitness_fn, theta, noise_key, config.population_size, config.noise_std,
             config.rank_shaping, has_aux=True)
-        grad = pmean(unravel(-grad), axis_name)               # optax descends: ascend F
+        grad = unravel(-grad)                                # optax descends: ascend F
         updates, opt_state = optimizer.update(grad, state.optimizer_state, state.network_params)
         obs_stats = acting.update_obs_stats(state.obs_stats, observed,
-                                            not config.normalize_observations, axis_name)
+                                            not config.normalize_observations)
         new = TrainingState(optax.apply_updates(state.network_params, updates), opt_state,
                             obs_stats, key, state.generation + 1)
         metrics = {"training/fitness_mean": jnp.mean(fitness),
@@ -180,12 +179,40 @@ def _optimizer(config: ESConfig) -> optax.GradientTransformation:
     return adam
 
 
+def build(env: Env, policy: setup.PolicyNetwork, config: ESConfig, num_timesteps: int,
+          mesh) -> loop.Training:
+    """ES for `training.loop`: a unit is one generation; `num_evals` iterations;
+    the members' episodes are split over `mesh`'s devices."""
+    abstract = jax.eval_shape(policy.init, jax.random.PRNGKey(0))[1]
+    _, unravel = ravel_pytree(jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), abstract))
+    steps_per_generation = (config.population_size * config.episodes_per_member
+                            * config.episode_length)
+
+    def init(key):
+        key, init_key, eval_key = jax.random.split(key, 3)
+        obs_stats, network_params = policy.init(init_key)
+        return TrainingState(network_params, _optimizer(config).init(network_params), obs_stats,
+                             key, jnp.zeros((), jnp.int32)), eval_key
+
+    return loop.Training(
+        init=init,
+        iteration=lambda generations: make_training_iteration(
+            env, policy.make_policy, policy.join, unravel, config, generations,
+            population_sharding=parallel.batch_sharded(mesh)),
+        units=lambda state: int(state.generation), steps_per_unit=steps_per_generation,
+        params_of=lambda state: policy.join(state.obs_stats, state.network_params),
+        max_iterations=config.num_evals, unit_name="generations")
+
+
+TRAINER = loop.Trainer("es", ESConfig, build, batch_field="episodes_per_member",
+                       mesh_field="population_size", auto_reset=False)
+
+
 def policy_spec(environment: str | Env, config: ESConfig | None = None,
                 env_kwargs: dict | None = None):
     """`(make_policy, abstract params)` of the policy `train` returns for these
     settings: the params as `jax.ShapeDtypeStruct`s, to restore a saved policy into."""
-    config = config or ESConfig()
-    return setup.policy_spec(environment, config, config.episodes_per_member, False, env_kwargs)
+    return loop.policy_spec(TRAINER, environment, config, env_kwargs)
 
 
 def train(environment: str | Env, num_timesteps: int, *, config: ESConfig | None = None,
@@ -201,40 +228,12 @@ def train(environment: str | Env, num_timesteps: int, *, config: ESConfig | None
     keywords in `overrides` replace fields of `config` (an `ESConfig`);
     `progress_fn(num_steps, metrics)` is called after the initial evaluation and
     after every iteration; `checkpoint_dir`, `checkpoint_every`, `resume` and
-    `num_devices` (splitting the population) are `setup.RunOptions`. Returns `(make_policy, params, metrics)`:
+    `num_devices` (splitting the population) are `loop.RunOptions` (a resumed run
+    continues to `num_timesteps` in total). Returns `(make_policy, params, metrics)`:
     `make_policy(params, deterministic=True)` is the trained policy, `metrics`
     the last ones reported.
     """
-    config = setup.configure(ESConfig, config, overrides)
-    setup.check_num_timesteps(num_timesteps)
-    options = setup.RunOptions(checkpoint_dir, checkpoint_every, resume=resume,
-                               num_devices=num_devices)
-    env, evaluate, (make_policy, init_fn, join) = setup.make_trainer_parts(
-        environment, config, config.episodes_per_member, auto_reset=False, env_kwargs=env_kwargs,
-        batch_field="episodes_per_member")
-
-    # -- init
-    key, init_key, eval_key = jax.random.split(jax.random.PRNGKey(seed), 3)
-    obs_stats, network_params = init_fn(init_key)
-    _, unravel = ravel_pytree(network_params)
-    state = TrainingState(network_params, _optimizer(config).init(network_params), obs_stats, key,
-                          jnp.zeros((), jnp.int32))
-    steps_per_generation = (config.population_size * config.episodes_per_member
-                            * config.episode_length)
-    iterations, generations = setup.split_budget(num_timesteps, steps_per_generation,
-                                                 config.num_evals)
-    mesh = parallel.make_mesh(num_devices, config.population_size, "population_size")
-    training_iteration = make_training_iteration(env, make_policy, join, unravel, config, generations,
-                                                 population_sharding=parallel.batch_sharded(mesh))
-
-    # -- host loop: one jitted iteration, then an evaluation
-    def params_of(state):
-        return join(state.obs_stats, state.network_params)
-
-    state, metrics = setup.training_loop(
-        training_iteration, state, evaluate=evaluate, params_of=params_of,
-        num_steps=lambda state: int(state.generation) * steps_per_generation,
-        iterations=iterations, key=eval_key, progress_fn=progress_fn, options=options,
-        metadata={"trainer": "es", "config": config, "seed": seed, "generations": generations},
-        mesh=mesh)
-    return make_policy, params_of(state), metrics
+    return loop.train(TRAINER, environment, num_timesteps, config=config, env_kwargs=env_kwargs,
+                      seed=seed, progress_fn=progress_fn, checkpoint_dir=checkpoint_dir,
+                      checkpoint_every=checkpoint_every, resume=resume, num_devices=num_devices,
+                      overrides=overrides)

@@ -5,11 +5,11 @@
 Table of contents:
   PPOConfig            the options, one frozen dataclass (keyword overrides in `train`)
   make_envs            a name, a bare env or a batched env -> train + eval envs
-  networks             one policy and one value network per learned team
+  networks             the policy (`setup.policy_network`) and one value network per learned team
   TrainingState        everything that changes while training, one pytree
   loss                 clipped surrogate + value loss - entropy bonus (paper eq. 7, 9)
   training_iteration   ONE jitted function: a scan of (rollout, GAE, epochs of minibatches)
-  train                build -> init -> host loop of training_iteration + evaluation
+  train                `training.loop.train` with `build`: init, budget in updates, host loop
 
 Multi-agent envs (obs, actions and rewards keyed by team, each with a leading
 agent axis) learn one policy and one value network per team in the env's
@@ -29,16 +29,15 @@ import optax
 from flax import struct
 
 from gambol.agents import distributions
-from gambol.agents.networks import ValueNetwork, policy_network
+from gambol.agents.networks import ValueNetwork
 from gambol.agents.normalization import init_stats, normalize, update_stats
-from gambol.agents.policy import make_policy_factory, team_policy
 from gambol.envs.base import Env, State
-from gambol.training.acting import make_evaluator, unroll
-from gambol.training import setup
+from gambol.training.acting import unroll
+from gambol.training import loop, setup
 from gambol.training.gae import gae
 from gambol.training.gradients import gradient_update
 
-SINGLE = "agent"    # the team name a single-agent env is handled under
+SINGLE = setup.SINGLE    # the team name a single-agent env is handled under
 KIND = "tanh_normal"
 
 
@@ -111,7 +110,7 @@ class PPONetworks:
     multi_agent: bool
     policy: dict
     value: dict
-    normalize_obs: bool
+    policy_network: setup.PolicyNetwork
 
     def per_team(self, tree) -> dict:
         """An env-shaped pytree (obs, reward, extras) as `{team: ...}`."""
@@ -119,18 +118,15 @@ class PPONetworks:
 
     def make_policy(self) -> Callable:
         """`make_policy(params, deterministic=False)`, params as `policy_params` gives them."""
-        factories = {t: make_policy_factory(self.policy[t], KIND, self.normalize_obs) for t in self.teams}
-        return team_policy(factories) if self.multi_agent else factories[SINGLE]
+        return self.policy_network.make_policy
 
 
-def make_networks(env: Env, config: PPOConfig) -> PPONetworks:
-    teams = teams_of(env)
-    return PPONetworks(
-        teams, env.is_multi_agent,
-        {t: policy_network(distributions.param_size(KIND, _size(env, "action_size", t)),
-                           config.policy_hidden) for t in teams},
-        {t: ValueNetwork(config.value_hidden) for t in teams},
-        config.normalize_observations)
+def make_networks(env: Env, config: PPOConfig,
+                  policy: setup.PolicyNetwork | None = None) -> PPONetworks:
+    """`policy` (default: `setup.policy_network` of `config`) and the value networks."""
+    policy = policy or setup.policy_network(env, config.policy_hidden, config.normalize_observations)
+    return PPONetworks(policy.teams, policy.multi_agent, policy.networks,
+                       {t: ValueNetwork(config.value_hidden) for t in policy.teams}, policy)
 
 
 # -- TrainingState ---------------------------------------------------------------------------
@@ -217,13 +213,11 @@ def make_optimizer(config: PPOConfig) -> optax.GradientTransformation:
 
 
 def make_training_iteration(env: Env, networks: PPONetworks, config: PPOConfig, optimizer,
-                            updates_per_iteration: int, action_repeat: int = 1,
-                            axis_name: str | None = None):
+                            updates_per_iteration: int, action_repeat: int = 1):
     """`training_iteration(state) -> (state, metrics)`: `updates_per_iteration` times
-    (rollout, observation statistics, GAE, epochs of shuffled minibatches), jitted.
-    With `axis_name`, gradients and statistics are averaged over that device axis."""
+    (rollout, observation statistics, GAE, epochs of shuffled minibatches), jitted."""
     make_policy = networks.make_policy()
-    update = gradient_update(make_loss(networks, config), optimizer, axis_name, has_aux=True)
+    update = gradient_update(make_loss(networks, config), optimizer, has_aux=True)
     num_samples = config.num_envs * config.unroll_length
 
     def normalized(stats, obs):
@@ -261,7 +255,7 @@ def make_training_iteration(env: Env, networks: PPONetworks, config: PPOConfig, 
         env_state, transitions = unroll(env, state.env_state, policy, rollout_key, config.unroll_length)
         # observation statistics, from this rollout
         stats = {t: update_stats(state.obs_stats[t], networks.per_team(transitions.obs)[t],
-                                 frozen=not config.normalize_observations, axis_name=axis_name)
+                                 frozen=not config.normalize_observations)
                  for t in networks.teams}
         # advantages and value targets, then flatten time and batch into samples
         batch = {t: team_batch(t, state.params, stats[t], transitions) for t in networks.teams}
@@ -287,15 +281,34 @@ def make_training_iteration(env: Env, networks: PPONetworks, config: PPOConfig, 
 
 # -- train -------------------------------------------------------------------------------------
 
+def build(env: Env, policy: setup.PolicyNetwork, config: PPOConfig, num_timesteps: int,
+          mesh) -> loop.Training:
+    """PPO for `training.loop`: a unit is one update of `num_envs * unroll_length`
+    agent steps; `num_evals - 1` iterations (at least 1)."""
+    networks = make_networks(env, config, policy)
+    optimizer = make_optimizer(config)
+    steps_per_update = config.num_envs * config.unroll_length * config.action_repeat
+
+    def init(key):
+        key, eval_key = jax.random.split(key)
+        return jax.jit(lambda key: init_state(env, networks, optimizer, key))(key), eval_key
+
+    return loop.Training(
+        init=init,
+        iteration=lambda updates: make_training_iteration(env, networks, config, optimizer, updates,
+                                                          config.action_repeat),
+        units=lambda state: int(state.env_steps) // steps_per_update,
+        steps_per_unit=steps_per_update, params_of=lambda state: policy_params(networks, state),
+        max_iterations=max(config.num_evals - 1, 1), unit_name="updates_per_iteration")
+
+
+TRAINER = loop.Trainer("ppo", PPOConfig, build, hidden_field="policy_hidden", make_envs=make_envs)
+
+
 def policy_spec(environment, config: PPOConfig | None = None, env_kwargs: dict | None = None):
     """`(make_policy, abstract params)` of the policy `train` returns for these
     settings: the params as `jax.ShapeDtypeStruct`s, to restore a saved policy into."""
-    config = config or PPOConfig()
-    env, _ = make_envs(environment, config, env_kwargs)
-    networks = make_networks(env, config)
-    state = jax.eval_shape(lambda key: init_state(env, networks, make_optimizer(config), key),
-                           jax.random.PRNGKey(0))
-    return networks.make_policy(), policy_params(networks, state)
+    return loop.policy_spec(TRAINER, environment, config, env_kwargs)
 
 
 def train(environment, num_timesteps: int, *, config: PPOConfig | None = None,
@@ -311,39 +324,17 @@ def train(environment, num_timesteps: int, *, config: PPOConfig | None = None,
       config: a `PPOConfig`; keyword `overrides` replace its fields.
       progress_fn: `progress_fn(num_steps, metrics)` after each evaluation
         (the first at step 0, for the untrained policy).
-      checkpoint_dir, checkpoint_every, resume, num_devices: see `setup.RunOptions`;
-        `num_envs` is split over the devices.
+      checkpoint_dir, checkpoint_every, resume, num_devices: see `loop.RunOptions`;
+        `num_envs` is split over the devices. With `resume`, a run interrupted
+        or finished with fewer steps continues to `num_timesteps` in total and
+        ends with the parameters of an uninterrupted run (see `training.loop`).
 
     Returns:
       (make_policy, params, metrics): `make_policy(params, deterministic)` gives the
       policy; metrics holds the last evaluation (`eval/episode_reward`, per team
       for multi-agent envs) and the last iteration's training losses.
     """
-    config = setup.configure(PPOConfig, config, overrides)
-    setup.check_num_timesteps(num_timesteps)
-    options = setup.RunOptions(checkpoint_dir, checkpoint_every, resume=resume,
-                               num_devices=num_devices)
-    # build
-    env, eval_env = make_envs(environment, config, env_kwargs)
-    networks = make_networks(env, config)
-    optimizer = make_optimizer(config)
-    make_policy = networks.make_policy()
-    steps_per_update = config.num_envs * config.unroll_length * config.action_repeat
-    iterations, updates_per_iteration = setup.split_budget(num_timesteps, steps_per_update,
-                                                           max(config.num_evals - 1, 1))
-    training_iteration = make_training_iteration(env, networks, config, optimizer,
-                                                 updates_per_iteration, config.action_repeat)
-    evaluate = make_evaluator(eval_env, make_policy, config.episode_length)
-    # init
-    key, eval_key = jax.random.split(jax.random.PRNGKey(seed))
-    state = jax.jit(lambda key: init_state(env, networks, optimizer, key))(key)
-    # host loop: one jitted iteration, then an evaluation
-    state, metrics = setup.training_loop(
-        training_iteration, state, evaluate=evaluate,
-        params_of=lambda state: policy_params(networks, state),
-        num_steps=lambda state: int(state.env_steps), iterations=iterations, key=eval_key,
-        progress_fn=progress_fn, options=options,
-        metadata={"trainer": "ppo", "config": config, "seed": seed,
-                  "updates_per_iteration": updates_per_iteration},
-        batch_size=config.num_envs)
-    return make_policy, policy_params(networks, state), metrics
+    return loop.train(TRAINER, environment, num_timesteps, config=config, env_kwargs=env_kwargs,
+                      seed=seed, progress_fn=progress_fn, checkpoint_dir=checkpoint_dir,
+                      checkpoint_every=checkpoint_every, resume=resume, num_devices=num_devices,
+                      overrides=overrides)

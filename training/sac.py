@@ -23,14 +23,13 @@ Structure (the sections below follow it):
   4. iteration: `make_prefill`: uniform random actions fill the buffer (one scan);
                 `make_training_iteration(state) -> (state, metrics)`: a scan of
                 [env step, insert, `grad_updates_per_step` SGD steps].
-  5. train:     builds the envs (`setup.make_envs`) and the state, prefills, then runs
-                `setup.training_loop`: iteration, checkpoint, evaluation of the
-                deterministic policy on a separate non-resetting batched env,
-                `progress_fn(env_steps, metrics)`.
+  5. train:     `build` for `training.loop.train`: the state, prefilled; a unit of
+                the budget is one env step of the batch. The loop runs iteration,
+                checkpoint, evaluation of the deterministic policy on a separate
+                non-resetting batched env, `progress_fn(env_steps, metrics)`.
 
-Every parameter update goes through `training.gradients.gradient_update` and
-the observation statistics through `update_stats`, both given `axis_name`
-(None here), so a device-parallel wrapper only has to name the axis.
+Device parallelism is the loop's (`training.loop`, `training.parallel`): the
+jitted iteration runs with the env batch split over a device mesh.
 
 Checkpoints (`train(checkpoint_dir=...)`): `TrainingState` is the whole run,
 so saving it resumes exactly, and the replay buffer is part of it. The buffer
@@ -39,7 +38,12 @@ float32 (obs, next_obs, action, reward, discount, truncation): 40 MB for
 pendulum at 10^6 transitions, written whole at every checkpoint. That is cheap
 at gambol's sizes and makes a resumed run equal an uninterrupted one; a run
 with large observations and buffers should checkpoint less often
-(`checkpoint_every`).
+(`checkpoint_every`). Each env step splits the carried key, so a run's updates do
+not depend on how its budget is cut into iterations, and a finished run
+continued to more steps equals an uninterrupted one: with the default
+`max_replay_size` (None: room for every transition of the run) the continued run's buffer
+grows to the new budget, holding the first run's transitions where an
+uninterrupted run would (that buffer never wrapped).
 """
 
 from __future__ import annotations
@@ -56,12 +60,11 @@ import optax
 from flax import struct
 
 from gambol.agents import distributions
-from gambol.agents.networks import QNetwork, policy_network
+from gambol.agents.networks import QNetwork
 from gambol.agents.normalization import RunningStats, init_stats, normalize, update_stats
-from gambol.agents.policy import make_policy_factory
 from gambol.envs.base import Env, State, like
-from gambol.training import replay_buffer, setup
-from gambol.training.acting import Transition, actor_step, make_evaluator
+from gambol.training import loop, replay_buffer, setup
+from gambol.training.acting import Transition, actor_step
 from gambol.training.gradients import gradient_update
 from gambol.training.replay_buffer import ReplayBuffer
 
@@ -88,7 +91,7 @@ class SACConfig:
     tau: Polyak rate of the target critics.
     reward_scaling: c, multiplies rewards in the critic target.
     min_replay_size: transitions collected with uniform random actions before training.
-    max_replay_size: replay capacity in transitions (None: num_timesteps, keeping all).
+    max_replay_size: replay capacity in transitions (None: keep all the run's, about num_timesteps).
     normalize_observations: standardise observations with running statistics.
     policy_hidden, q_hidden: hidden layer sizes of the policy and of each critic.
     """
@@ -171,17 +174,18 @@ class Parts:
         return action, log_prob
 
 
-def make_parts(env: Env, config: SACConfig) -> Parts:
-    """The networks and optimizers of `config` for the batched training `env`."""
-    action_size = env.action_size
-    policy_net = policy_network(distributions.param_size(KIND, action_size), config.policy_hidden)
+def make_parts(env: Env, config: SACConfig, policy: setup.PolicyNetwork | None = None) -> Parts:
+    """The networks and optimizers of `config` for the batched training `env`;
+    `policy` defaults to `setup.policy_network` of `config`."""
+    policy = policy or setup.policy_network(env, config.policy_hidden, config.normalize_observations)
     return Parts(
-        env=env, config=config, action_size=action_size, policy_net=policy_net,
+        env=env, config=config, action_size=env.action_size,
+        policy_net=policy.networks[setup.SINGLE],
         q_net=QNetwork(config.q_hidden, n_critics=2),
         policy_optimizer=optax.adam(config.learning_rate),
         q_optimizer=optax.adam(config.learning_rate),
         alpha_optimizer=optax.adam(config.alpha_learning_rate),
-        make_policy=make_policy_factory(policy_net, KIND, config.normalize_observations))
+        make_policy=policy.make_policy)
 
 
 # -- 3. losses ------------------------------------------------------------------------
@@ -223,12 +227,12 @@ def actor_loss(parts: Parts, policy_params, q_params, alpha, obs, key):
     return jnp.mean(alpha * log_prob - q), log_prob
 
 
-def make_sgd_step(parts: Parts, axis_name: str | None = None):
+def make_sgd_step(parts: Parts):
     """`sgd_step(state, key) -> (state, metrics)`: one batch from the buffer,
     then the alpha, critic and actor updates and the target Polyak step."""
-    update_alpha = gradient_update(partial(alpha_loss, parts), parts.alpha_optimizer, axis_name)
-    update_critic = gradient_update(partial(critic_loss, parts), parts.q_optimizer, axis_name)
-    update_actor = gradient_update(partial(actor_loss, parts), parts.policy_optimizer, axis_name,
+    update_alpha = gradient_update(partial(alpha_loss, parts), parts.alpha_optimizer)
+    update_critic = gradient_update(partial(critic_loss, parts), parts.q_optimizer)
+    update_actor = gradient_update(partial(actor_loss, parts), parts.policy_optimizer,
                                    has_aux=True)
     tau = parts.config.tau
 
@@ -262,7 +266,7 @@ def make_sgd_step(parts: Parts, axis_name: str | None = None):
 
 # -- 4. iteration ---------------------------------------------------------------------
 
-def make_env_step(parts: Parts, policy_fn: Callable, axis_name: str | None = None):
+def make_env_step(parts: Parts, policy_fn: Callable):
     """`env_step(state, key) -> (state, mean reward)`: the env batch takes one step
     with `policy_fn(state)`'s actions; the transitions go into the buffer and their
     observations into the running statistics."""
@@ -276,7 +280,7 @@ def make_env_step(parts: Parts, policy_fn: Callable, axis_name: str | None = Non
         state = state.replace(
             env_state=env_state,
             buffer=replay_buffer.insert(state.buffer, transition),
-            obs_stats=update_stats(state.obs_stats, transition.obs, frozen, axis_name),
+            obs_stats=update_stats(state.obs_stats, transition.obs, frozen),
             env_steps=state.env_steps + parts.config.num_envs)
         return state, jnp.mean(transition.reward)
 
@@ -292,10 +296,10 @@ def _random_policy(parts: Parts):
     return lambda state: policy
 
 
-def make_prefill(parts: Parts, num_steps: int, axis_name: str | None = None):
+def make_prefill(parts: Parts, num_steps: int):
     """`prefill(state) -> state`: `num_steps` env steps of uniform random actions
     into the buffer (one scan)."""
-    env_step = make_env_step(parts, _random_policy(parts), axis_name)
+    env_step = make_env_step(parts, _random_policy(parts))
 
     def prefill(state: TrainingState) -> TrainingState:
         key, sub = jax.random.split(state.key)
@@ -305,25 +309,24 @@ def make_prefill(parts: Parts, num_steps: int, axis_name: str | None = None):
     return prefill
 
 
-def make_training_iteration(parts: Parts, num_steps: int, axis_name: str | None = None):
+def make_training_iteration(parts: Parts, num_steps: int):
     """`training_iteration(state) -> (state, metrics)`: a scan of `num_steps` x
-    [one env step with the stochastic policy, `grad_updates_per_step` SGD steps];
+    [one env step with the stochastic policy, `grad_updates_per_step` SGD steps],
+    each splitting the carried key (so k iterations of n steps equal one of k n);
     metrics are means over the iteration."""
     policy_fn = lambda state: parts.make_policy((state.obs_stats, state.policy_params))  # noqa: E731
-    env_step = make_env_step(parts, policy_fn, axis_name)
-    sgd_step = make_sgd_step(parts, axis_name)
+    env_step = make_env_step(parts, policy_fn)
+    sgd_step = make_sgd_step(parts)
 
-    def one_env_step(state, key):
-        k_env, k_sgd = jax.random.split(key)
-        state, reward = env_step(state, k_env)
+    def one_env_step(state, _):
+        key, k_env, k_sgd = jax.random.split(state.key, 3)
+        state, reward = env_step(state.replace(key=key), k_env)
         state, metrics = jax.lax.scan(
             sgd_step, state, jax.random.split(k_sgd, parts.config.grad_updates_per_step))
         return state, {**metrics, "reward": reward}
 
     def training_iteration(state: TrainingState):
-        key, sub = jax.random.split(state.key)
-        state, metrics = jax.lax.scan(one_env_step, state.replace(key=key),
-                                      jax.random.split(sub, num_steps))
+        state, metrics = jax.lax.scan(one_env_step, state, None, length=num_steps)
         return state, {**{f"training/{k}": jnp.mean(v) for k, v in metrics.items()},
                        "training/env_steps": state.env_steps, "training/grad_steps": state.grad_steps}
 
@@ -369,16 +372,69 @@ def init_state(parts: Parts, capacity: int, key) -> TrainingState:
         env_state=env_state, key=k_train, env_steps=zero, grad_steps=zero)
 
 
+def _grown(restored: TrainingState, state: TrainingState) -> TrainingState:
+    """`restored` with its replay buffer copied into `state`'s larger one: the
+    same rows and size, the next write after them. What a run continued with a
+    larger default capacity holds (an uninterrupted one's buffer, as the first
+    run's never wrapped)."""
+    old, new = restored.buffer, state.buffer
+    if old.capacity >= new.capacity:
+        return restored
+    data = jax.tree.map(lambda n, o: n.at[:o.shape[0]].set(o), new.data, old.data)
+    return restored.replace(buffer=old.replace(data=data, position=old.size))
+
+
+def build(env: Env, policy: setup.PolicyNetwork, config: SACConfig, num_timesteps: int,
+          mesh) -> loop.Training:
+    """SAC for `training.loop`: a unit is one env step of the batch after the
+    random prefill; `num_evals - 1` iterations (at least 1)."""
+    prefill_steps = -(-config.min_replay_size // config.num_envs)
+    if num_timesteps - prefill_steps * config.num_envs < config.num_envs:
+        raise ValueError(f"sac.train: num_timesteps: expected more than the "
+                         f"{prefill_steps * config.num_envs} prefill transitions "
+                         f"(min_replay_size rounded up to num_envs) plus one env step, "
+                         f"got {num_timesteps}")
+    # the default keeps every transition of the run: prefill plus whole iterations
+    iterations, steps_per_iteration = loop.split_budget(
+        num_timesteps - prefill_steps * config.num_envs, config.num_envs, max(config.num_evals - 1, 1))
+    capacity = (config.max_replay_size
+                or (prefill_steps + iterations * steps_per_iteration) * config.num_envs)
+    if capacity < max(config.min_replay_size, config.num_envs):
+        raise ValueError(f"sac.train: max_replay_size: expected at least min_replay_size "
+                         f"({config.min_replay_size}) and num_envs ({config.num_envs}), "
+                         f"got {capacity}")
+    parts = make_parts(env, config, policy)
+    first_steps = prefill_steps * config.num_envs
+
+    def init(key):
+        key, eval_key = jax.random.split(key)
+        return jax.jit(make_prefill(parts, prefill_steps))(init_state(parts, capacity, key)), eval_key
+
+    def restore_like(state, saved):
+        # a run continued with the default capacity restores the buffer it saved, then grows it
+        saved_capacity = saved.get("capacity", capacity)
+        if saved_capacity == capacity:
+            return state
+        example = jax.tree.map(lambda x: x[0], state.buffer.data)
+        return state.replace(buffer=replay_buffer.init(saved_capacity, example))
+
+    return loop.Training(
+        init=init, iteration=lambda steps: jax.jit(make_training_iteration(parts, steps)),
+        units=lambda state: (int(state.env_steps) - first_steps) // config.num_envs,
+        steps_per_unit=config.num_envs,
+        params_of=lambda state: (state.obs_stats, state.policy_params),
+        max_iterations=max(config.num_evals - 1, 1), unit_name="steps_per_iteration",
+        first_steps=first_steps, metadata={"capacity": capacity},
+        restore_like=restore_like, adapt=_grown)
+
+
+TRAINER = loop.Trainer("sac", SACConfig, build, hidden_field="policy_hidden", make_envs=make_envs)
+
+
 def policy_spec(environment, config: SACConfig | None = None, env_kwargs: dict | None = None):
     """`(make_policy, abstract params)` of the policy `train` returns for these
     settings: the params as `jax.ShapeDtypeStruct`s, to restore a saved policy into."""
-    config = config or SACConfig()
-    parts = make_parts(make_envs(environment, config, env_kwargs)[0], config)
-    obs_size = parts.env.observation_size
-    params = jax.eval_shape(lambda key: (init_stats(obs_size),
-                                         parts.policy_net.init(key, jnp.zeros((1, obs_size)))),
-                            jax.random.PRNGKey(0))
-    return parts.make_policy, params
+    return loop.policy_spec(TRAINER, environment, config, env_kwargs)
 
 
 def train(environment, num_timesteps: int, *, config: SACConfig | None = None,
@@ -394,47 +450,14 @@ def train(environment, num_timesteps: int, *, config: SACConfig | None = None,
     `progress_fn(env_steps, metrics)` is called on the host after the first
     evaluation and after each training iteration. `checkpoint_dir`,
     `checkpoint_every`, `resume` and `num_devices` (splitting `num_envs`) are
-    `setup.RunOptions`; a checkpoint holds the replay buffer (see the module
-    docstring).
+    `loop.RunOptions`; a checkpoint holds the replay buffer, and a resumed run
+    continues to `num_timesteps` in total (see the module docstring).
 
     Returns `(make_policy, params, metrics)`: `make_policy(params,
     deterministic)` builds the policy, `params = (obs_stats, policy_params)`,
     and `metrics` are the last iteration's and evaluation's figures.
     """
-    config = setup.configure(SACConfig, config, overrides)
-    setup.check_num_timesteps(num_timesteps)
-    options = setup.RunOptions(checkpoint_dir, checkpoint_every, resume=resume,
-                               num_devices=num_devices)
-    train_env, eval_env = make_envs(environment, config, env_kwargs)
-    prefill_steps = -(-config.min_replay_size // config.num_envs)
-    train_steps = num_timesteps - prefill_steps * config.num_envs
-    if train_steps < config.num_envs:
-        raise ValueError(f"sac.train: num_timesteps: expected more than the "
-                         f"{prefill_steps * config.num_envs} prefill transitions "
-                         f"(min_replay_size rounded up to num_envs) plus one env step, "
-                         f"got {num_timesteps}")
-    iterations, steps_per_iteration = setup.split_budget(train_steps, config.num_envs,
-                                                         max(config.num_evals - 1, 1))
-    capacity = config.max_replay_size or num_timesteps
-    if capacity < max(config.min_replay_size, config.num_envs):
-        raise ValueError(f"sac.train: max_replay_size: expected at least min_replay_size "
-                         f"({config.min_replay_size}) and num_envs ({config.num_envs}), "
-                         f"got {capacity}")
-
-    parts = make_parts(train_env, config)
-    key, eval_key = jax.random.split(jax.random.PRNGKey(seed))
-    state = jax.jit(make_prefill(parts, prefill_steps))(init_state(parts, capacity, key))
-    training_iteration = jax.jit(make_training_iteration(parts, steps_per_iteration))
-    evaluate = make_evaluator(eval_env, parts.make_policy, config.episode_length)
-
-    def params_of(state):
-        return state.obs_stats, state.policy_params
-
-    state, metrics = setup.training_loop(
-        training_iteration, state, evaluate=evaluate, params_of=params_of,
-        num_steps=lambda state: int(state.env_steps), iterations=iterations, key=eval_key,
-        progress_fn=progress_fn, options=options,
-        metadata={"trainer": "sac", "config": config, "seed": seed, "capacity": capacity,
-                  "steps_per_iteration": steps_per_iteration},
-        batch_size=config.num_envs)
-    return parts.make_policy, params_of(state), metrics
+    return loop.train(TRAINER, environment, num_timesteps, config=config, env_kwargs=env_kwargs,
+                      seed=seed, progress_fn=progress_fn, checkpoint_dir=checkpoint_dir,
+                      checkpoint_every=checkpoint_every, resume=resume, num_devices=num_devices,
+                      overrides=overrides)

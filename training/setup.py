@@ -1,22 +1,16 @@
-"""What every trainer sets itself up with, and the host loop that runs it.
+"""What every trainer sets itself up with (the loop that runs it is `training.loop`).
 
 - `configure`, `check_positive`: a config dataclass with keyword overrides, and
   errors that name the field, what was expected and what came.
-- `make_envs`: the batched training env and the evaluation env from a
-  registered name, a bare Env or an already batched one.
-- `make_policy_network`, `make_trainer_parts`: a policy network (one per team
-  for multi-agent envs) and the evaluator.
-- `split_budget`: a step budget as equal jitted iterations.
-- `training_loop`: evaluation, then jitted iterations each followed by a
-  checkpoint and an evaluation, reported to `progress_fn`; resumable and
-  device-parallel (see `training.checkpoint`, `training.parallel`).
+- `make_envs`, `config_envs`: the batched training env and the evaluation env
+  from a registered name, a bare Env or an already batched one.
+- `policy_network`: the one policy network builder (one network per team for
+  multi-agent envs) every trainer uses.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-import time
 from typing import Callable, Sequence
 
 import jax
@@ -28,8 +22,6 @@ from gambol.agents import distributions
 from gambol.envs import registry
 from gambol.envs.base import Env, Wrapper
 from gambol.envs.wrappers import ActionRepeatWrapper, AutoResetWrapper, EpisodeWrapper, VmapWrapper
-from gambol.training import checkpoint, parallel
-from gambol.training.acting import make_evaluator
 
 
 # -- config ---------------------------------------------------------------------------------
@@ -157,38 +149,67 @@ def make_envs(environment: str | Env, *, batch_size: int, eval_batch_size: int,
     return train_env, eval_env
 
 
-# -- policy network and evaluator -----------------------------------------------------------
+# -- the policy network ----------------------------------------------------------------------
 
-def make_policy_network(env: Env, hidden: Sequence[int], kind: str = "tanh_normal",
-                        normalize_observations: bool = False):
-    """`(make_policy, init_fn, join)` for a policy network with `hidden` layers on `env`.
+SINGLE = "agent"    # the team name a single-agent env's policy is keyed by
 
-    `init_fn(key) -> (obs_stats, network_params)`; `join(obs_stats,
-    network_params)` is what `make_policy` takes. A multi-agent env gets one
-    network per team, shared over the team's agent axis (`agents.team_policy`);
-    then both parts are dicts keyed by team.
+
+@dataclasses.dataclass(frozen=True)
+class PolicyNetwork:
+    """The policy network of every trainer: one flax network per learned team
+    (`(SINGLE,)` for a single-agent env), obs -> action-distribution parameters,
+    shared over the team's agent axis.
+
+    `make_policy(params, deterministic=False)` is the policy `train` returns;
+    its params are `(obs_stats, network_params)`, or `{team: (obs_stats,
+    network_params)}` for a multi-agent env (`join` builds them).
     """
-    def one(obs_size: int, action_size: int):
-        network = agents.policy_network(distributions.param_size(kind, action_size), hidden)
-        make_policy = agents.make_policy_factory(network, kind, normalize_observations)
-        init = lambda key: (agents.init_stats(obs_size),  # noqa: E731
-                            network.init(key, jnp.zeros((obs_size,))))
-        return make_policy, init
+    teams: tuple[str, ...]
+    multi_agent: bool
+    networks: dict            # {team: flax module}
+    obs_sizes: dict           # {team: int}
+    make_policy: Callable
 
-    if not env.is_multi_agent:
-        make_policy, init = one(env.observation_size, env.action_size)
-        return make_policy, init, lambda stats, net: (stats, net)
-    teams = tuple(env.agents)
-    parts = {t: one(env.observation_size[t], env.action_size[t]) for t in teams}
+    def init(self, key):
+        """`(obs_stats, network_params)`: fresh statistics and parameters, each a
+        dict keyed by team for a multi-agent env."""
+        def one(team, key):
+            size = self.obs_sizes[team]
+            return agents.init_stats(size), self.networks[team].init(key, jnp.zeros((size,)))
 
-    def init_fn(key):
-        inits = {t: parts[t][1](k) for t, k in zip(teams, jax.random.split(key, len(teams)))}
-        return {t: inits[t][0] for t in teams}, {t: inits[t][1] for t in teams}
+        if not self.multi_agent:
+            return one(SINGLE, key)
+        inits = {t: one(t, k) for t, k in zip(self.teams, jax.random.split(key, len(self.teams)))}
+        return {t: inits[t][0] for t in self.teams}, {t: inits[t][1] for t in self.teams}
 
-    def join(stats, net):
-        return {t: (stats[t], net[t]) for t in teams}
+    def join(self, obs_stats, network_params):
+        """What `make_policy` takes, from `init`'s two parts."""
+        if not self.multi_agent:
+            return obs_stats, network_params
+        return {t: (obs_stats[t], network_params[t]) for t in self.teams}
 
-    return agents.team_policy({t: parts[t][0] for t in teams}), init_fn, join
+    def abstract_params(self):
+        """`make_policy`'s params as `jax.ShapeDtypeStruct`s, to restore a saved policy into."""
+        return self.join(*jax.eval_shape(self.init, jax.random.PRNGKey(0)))
+
+
+def policy_network(env: Env, hidden: Sequence[int], normalize_observations: bool = False,
+                   kind: str = "tanh_normal") -> PolicyNetwork:
+    """The `PolicyNetwork` with `hidden` layers for `env` (batched or not)."""
+    multi_agent = env.is_multi_agent
+    teams = tuple(env.agents) if multi_agent else (SINGLE,)
+
+    def size(attribute, team):
+        value = getattr(env, attribute)
+        return value[team] if multi_agent else value
+
+    networks = {t: agents.policy_network(distributions.param_size(kind, size("action_size", t)),
+                                         tuple(hidden)) for t in teams}
+    factories = {t: agents.make_policy_factory(networks[t], kind, normalize_observations)
+                 for t in teams}
+    make_policy = agents.team_policy(factories) if multi_agent else factories[SINGLE]
+    return PolicyNetwork(teams, multi_agent, networks,
+                         {t: size("observation_size", t) for t in teams}, make_policy)
 
 
 def config_envs(environment: str | Env, config, batch_size: int, auto_reset: bool,
@@ -199,129 +220,3 @@ def config_envs(environment: str | Env, config, batch_size: int, auto_reset: boo
                      episode_length=config.episode_length, auto_reset=auto_reset,
                      action_repeat=getattr(config, "action_repeat", 1), env_kwargs=env_kwargs,
                      batch_field=batch_field)
-
-
-def make_trainer_parts(environment: str | Env, config, batch_size: int, auto_reset: bool,
-                       env_kwargs: dict | None = None, batch_field: str = "num_envs"):
-    """`(env, evaluate, (make_policy, init_fn, join))` for a trainer whose `config`
-    has `episode_length`, `num_eval_envs`, `hidden` and `normalize_observations`:
-    the batched training env, a jitted evaluator on `num_eval_envs` fresh
-    episodes, and the policy network (see `make_policy_network`)."""
-    env, eval_env = config_envs(environment, config, batch_size, auto_reset, env_kwargs, batch_field)
-    policy_parts = make_policy_network(env, config.hidden,
-                                       normalize_observations=config.normalize_observations)
-    return env, make_evaluator(eval_env, policy_parts[0], config.episode_length), policy_parts
-
-
-def policy_spec(environment: str | Env, config, batch_size: int, auto_reset: bool,
-                env_kwargs: dict | None = None):
-    """`(make_policy, abstract params)` of `make_trainer_parts`' policy network."""
-    env, _ = config_envs(environment, config, batch_size, auto_reset, env_kwargs)
-    make_policy, init_fn, join = make_policy_network(
-        env, config.hidden, normalize_observations=config.normalize_observations)
-    return make_policy, join(*jax.eval_shape(init_fn, jax.random.PRNGKey(0)))
-
-
-# -- the host loop ---------------------------------------------------------------------------
-
-def split_budget(num_timesteps: int, steps_per_update: int, num_evals: int) -> tuple[int, int]:
-    """`(iterations, updates_per_iteration)`: at least `num_timesteps` env steps
-    in at most `num_evals` jitted iterations of equal length."""
-    total = max(1, math.ceil(num_timesteps / steps_per_update))
-    iterations = min(num_evals, total)
-    return iterations, math.ceil(total / iterations)
-
-
-@dataclasses.dataclass(frozen=True)
-class RunOptions:
-    """How `training_loop` runs, the same for every trainer.
-
-    checkpoint_dir: where to save the training state (None: no checkpoints).
-    checkpoint_every: save after every this many iterations (and after the last).
-    keep_checkpoints: how many of the latest checkpoints to keep.
-    resume: continue from the latest checkpoint in `checkpoint_dir`, if any.
-    num_devices: devices to split the env batch over (None: all of `jax.devices()`).
-    """
-    checkpoint_dir: str | None = None
-    checkpoint_every: int = 1
-    keep_checkpoints: int = 3
-    resume: bool = False
-    num_devices: int | None = None
-
-    def __post_init__(self):
-        for name in ("checkpoint_every", "keep_checkpoints"):
-            if not is_positive_int(getattr(self, name)):
-                raise ValueError(f"{name}: expected a positive int, got {getattr(self, name)!r}")
-        if self.resume and self.checkpoint_dir is None:
-            raise ValueError("resume: needs a checkpoint_dir to resume from")
-
-
-def _strongly_typed(state):
-    # a weakly typed leaf (a Python float in a reset) would retrace the jit after one iteration
-    return jax.tree.map(lambda x: jnp.asarray(x, jnp.asarray(x).dtype), state)
-
-
-def _floats(metrics: dict) -> dict:
-    return {k: float(v) for k, v in jax.device_get(metrics).items()}
-
-
-def training_loop(training_iteration: Callable, state, *, evaluate: Callable, params_of: Callable,
-                  num_steps: Callable, iterations: int, key,
-                  progress_fn: Callable[[int, dict], None] | None = None,
-                  options: RunOptions = RunOptions(), metadata: dict | None = None,
-                  batch_size: int | None = None, batch_field: str = "num_envs", mesh=None):
-    """The host side of a trainer: an evaluation, then `iterations` times one jitted
-    `training_iteration(state) -> (state, metrics)`, a checkpoint (`options`) and
-    an evaluation of `params_of(state)`, each reported to
-    `progress_fn(num_steps(state), metrics)`. Returns `(state, last metrics)`.
-
-    The iteration is compiled before the first one runs, so `training/sps`
-    (env steps per second of the iterations) leaves compilation out; it is
-    reported as `training/compile_seconds`. With `options.resume` the latest
-    checkpoint replaces `state` and the loop continues after its iteration, so
-    the run ends where an uninterrupted one would. `metadata` (JSON-able: the
-    config, say) is saved with each checkpoint and must match on resume.
-    The env state (`state.env_state`, leaves `[batch_size, ...]`) is split over
-    `options.num_devices` devices (or `mesh`'s), everything else is replicated
-    (see `parallel`).
-    """
-    metadata = checkpoint.to_json({**(metadata or {}), "iterations": iterations})
-    if mesh is None:
-        mesh = parallel.make_mesh(options.num_devices, batch_size, batch_field)
-    state = parallel.place(_strongly_typed(state), mesh)
-    shardings = jax.tree.map(lambda x: x.sharding, state)
-    step_fn = jax.jit(training_iteration, in_shardings=(shardings,),
-                      out_shardings=(shardings, parallel.replicated(mesh)))
-    checkpoints = (checkpoint.Checkpoints(options.checkpoint_dir, options.keep_checkpoints)
-                   if options.checkpoint_dir is not None else None)
-    try:
-        done = 0
-        if options.resume and checkpoints.latest_step() is not None:
-            state, saved = checkpoints.restore(like=state)
-            checkpoint.check_metadata(saved, metadata)
-            done = saved["iteration"]
-
-        def evaluation(i):
-            return _floats(evaluate(params_of(state), jax.random.fold_in(key, i)))
-
-        metrics = evaluation(done)
-        if progress_fn is not None and done == 0:
-            progress_fn(num_steps(state), metrics)
-        start = time.perf_counter()
-        compiled = step_fn.lower(state).compile()
-        compile_seconds = time.perf_counter() - start
-        for i in range(done + 1, iterations + 1):
-            steps_before = num_steps(state)
-            start = time.perf_counter()
-            state, train_metrics = jax.block_until_ready(compiled(state))
-            seconds = time.perf_counter() - start
-            if checkpoints is not None and (i % options.checkpoint_every == 0 or i == iterations):
-                checkpoints.save(i, state, {**metadata, "iteration": i})
-            metrics = {**_floats(train_metrics), **evaluation(i),
-                       "training/sps": (num_steps(state) - steps_before) / seconds}
-            if progress_fn is not None:
-                progress_fn(num_steps(state), metrics)
-    finally:
-        if checkpoints is not None:
-            checkpoints.close()
-    return state, {**metrics, "training/compile_seconds": compile_seconds}

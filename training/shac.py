@@ -48,7 +48,7 @@ from flax import struct
 
 from gambol.agents import ValueNetwork, normalize
 from gambol.envs.base import Env
-from gambol.training import acting, differentiable, setup
+from gambol.training import acting, differentiable, loop, setup
 from gambol.training.gae import gae
 from gambol.training.gradients import gradient_update
 
@@ -214,7 +214,7 @@ def make_optimizers(config: SHACConfig):
 
 
 def make_training_iteration(env: Env, make_policy, value_network: ValueNetwork, config: SHACConfig,
-                            windows: int, axis_name: str | None = None):
+                            windows: int):
     """A jitted `training_iteration(state) -> (state, metrics)`: `windows` windows
     (actor step, critic epochs, target update) in a `lax.scan`. `env` is batched
     and auto-resetting."""
@@ -225,8 +225,8 @@ def make_training_iteration(env: Env, make_policy, value_network: ValueNetwork, 
     value_fn = make_value_fn(value_network, config.normalize_observations)
     actor_optimizer, critic_optimizer = make_optimizers(config)
     actor_update = gradient_update(make_actor_loss(env, make_policy, value_fn, config),
-                                   actor_optimizer, axis_name, has_aux=True)
-    critic_update = gradient_update(make_critic_loss(value_fn), critic_optimizer, axis_name)
+                                   actor_optimizer, has_aux=True)
+    critic_update = gradient_update(make_critic_loss(value_fn), critic_optimizer)
     num_samples = config.num_envs * config.horizon_length
 
     def critic_epoch(carry, key):
@@ -245,7 +245,6 @@ def make_training_iteration(env: Env, make_policy, value_network: ValueNetwork, 
 
     def window(state: TrainingState, _):
         key, actor_key, critic_key = jax.random.split(state.key, 3)
-        actor_key = acting.device_key(actor_key, axis_name)
         start = jax.lax.stop_gradient(state.env_state)      # truncate the gradient here
         # actor: one step on L_theta through the window
         (actor_loss, (env_state, tr)), policy_params, policy_opt_state = actor_update(
@@ -253,7 +252,7 @@ def make_training_iteration(env: Env, make_policy, value_network: ValueNetwork, 
             state.obs_stats, start, actor_key)
         tr = jax.lax.stop_gradient(tr)
         obs_stats = acting.update_obs_stats(state.obs_stats, tr.obs,
-                                            not config.normalize_observations, axis_name)
+                                            not config.normalize_observations)
         # critic: TD(lambda) targets V~ from the target critic, then epochs on L_phi
         values = value_fn(state.target_value_params, obs_stats, tr.obs)
         next_values = value_fn(state.target_value_params, obs_stats, tr.next_obs)
@@ -293,10 +292,29 @@ def init_state(env: Env, init_policy, value_network: ValueNetwork, config: SHACC
                          obs_stats, env_state, key, jnp.zeros((), jnp.int32))
 
 
+def build(env: Env, policy: setup.PolicyNetwork, config: SHACConfig, num_timesteps: int,
+          mesh) -> loop.Training:
+    """SHAC for `training.loop`: a unit is one window (see `differentiable.training`)."""
+    value_network = ValueNetwork(config.value_hidden)
+
+    def init(key):
+        init_key, eval_key = jax.random.split(key)
+        return jax.jit(lambda key: init_state(env, policy.init, value_network, config, key))(
+            init_key), eval_key
+
+    return differentiable.training(
+        config, init,
+        lambda windows: make_training_iteration(env, policy.make_policy, value_network, config,
+                                                windows),
+        params_of=lambda state: policy.join(state.obs_stats, state.policy_params))
+
+
+TRAINER = loop.Trainer("shac", SHACConfig, build)
+
+
 def policy_spec(environment: str | Env, config: SHACConfig | None = None, env_kwargs=None):
     """`(make_policy, abstract params)` of `train`'s policy, as `apg.policy_spec`."""
-    config = config or SHACConfig()
-    return setup.policy_spec(environment, config, config.num_envs, True, env_kwargs)
+    return loop.policy_spec(TRAINER, environment, config, env_kwargs)
 
 
 def train(environment: str | Env, num_timesteps: int, *, config: SHACConfig | None = None,
@@ -312,22 +330,7 @@ def train(environment: str | Env, num_timesteps: int, *, config: SHACConfig | No
     skipped updates, `training/nonfinite_gradients` (actor) and
     `training/nonfinite_value_gradients` (critic minibatches).
     """
-    config = setup.configure(SHACConfig, config, overrides)
-    setup.check_num_timesteps(num_timesteps)
-    options = setup.RunOptions(checkpoint_dir, checkpoint_every, resume=resume,
-                               num_devices=num_devices)
-    env, evaluate, (make_policy, init_policy, join) = setup.make_trainer_parts(
-        environment, config, config.num_envs, auto_reset=True, env_kwargs=env_kwargs)
-    value_network = ValueNetwork(config.value_hidden)
-    init_key, eval_key = jax.random.split(jax.random.PRNGKey(seed))
-    state = jax.jit(lambda key: init_state(env, init_policy, value_network, config, key))(init_key)
-
-    def params_of(state):
-        return join(state.obs_stats, state.policy_params)
-
-    state, metrics = differentiable.training_loop(
-        "shac", lambda windows: make_training_iteration(env, make_policy, value_network, config,
-                                                        windows),
-        state, config=config, num_timesteps=num_timesteps, evaluate=evaluate,
-        params_of=params_of, key=eval_key, seed=seed, progress_fn=progress_fn, options=options)
-    return make_policy, params_of(state), metrics
+    return loop.train(TRAINER, environment, num_timesteps, config=config, env_kwargs=env_kwargs,
+                      seed=seed, progress_fn=progress_fn, checkpoint_dir=checkpoint_dir,
+                      checkpoint_every=checkpoint_every, resume=resume, num_devices=num_devices,
+                      overrides=overrides)

@@ -15,8 +15,8 @@ def _parts(env_or_name, batch_size, episode_length, hidden, auto_reset=True, **e
     environment = gambol.envs.make(env_or_name, **env_kwargs) if env_kwargs else env_or_name
     env = setup.make_envs(environment, episode_length=episode_length, batch_size=batch_size,
                              eval_batch_size=1, auto_reset=auto_reset)[0]
-    make_policy, init_fn, join = setup.make_policy_network(env, hidden)
-    return env, make_policy, init_fn, join
+    policy = setup.policy_network(env, hidden)
+    return env, policy.make_policy, policy.init, policy.join
 
 
 @pytest.mark.usefixtures("x64")

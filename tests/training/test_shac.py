@@ -11,9 +11,16 @@ from jax.test_util import check_grads
 
 from gambol.agents import ValueNetwork
 from gambol.envs.base import Box, Env, State
-from gambol.training import cli, setup, shac
+from gambol.training import cli, shac
 
 GAMMA, LAMBDA = 0.9, 0.7
+
+
+def _parts(environment, config):
+    """(batched training env, make_policy, init_policy) as `shac.train` builds them."""
+    env, _ = shac.TRAINER.envs(environment, config)
+    policy = shac.TRAINER.policy(env, config)
+    return env, policy.make_policy, policy.init
 
 
 def _window(seed, horizon=7, members=5):
@@ -109,7 +116,7 @@ def test_a_nonfinite_gradient_skips_the_update_and_is_counted():
     config = shac.SHACConfig(num_envs=4, episode_length=8, horizon_length=4, critic_iterations=1,
                              critic_minibatches=1, hidden=(8,), value_hidden=(8,), stochastic=True,
                              normalize_observations=False)
-    env, _, (make_policy, init_policy, _) = setup.make_trainer_parts(Kink(), config, 4, True)
+    env, make_policy, init_policy = _parts(Kink(), config)
     network = ValueNetwork(config.value_hidden)
     iteration = shac.make_training_iteration(env, make_policy, network, config, windows=3)
     state = shac.init_state(env, init_policy, network, config, jax.random.PRNGKey(0))
@@ -144,7 +151,7 @@ def test_bad_input_raises_naming_the_field_or_the_env():
 def test_the_actor_gradient_matches_finite_differences_with_and_without_remat():
     config = shac.SHACConfig(num_envs=8, episode_length=10, horizon_length=8,
                              hidden=(16,), value_hidden=(16,))
-    env, _, (make_policy, init_policy, _) = setup.make_trainer_parts("pendulum", config, 8, True)
+    env, make_policy, init_policy = _parts("pendulum", config)
     network = ValueNetwork(config.value_hidden)
     state = shac.init_state(env, init_policy, network, config, jax.random.PRNGKey(1))
     params = jax.tree.map(lambda x: 10.0 * x.astype(jnp.float64), state.policy_params)
@@ -198,7 +205,7 @@ def test_shac_improves_the_return_on_pendulum():
 def test_shac_runs_on_ant_with_finite_metrics():
     config = shac.SHACConfig(num_envs=4, episode_length=16, horizon_length=8, critic_iterations=2,
                              critic_minibatches=2, hidden=(16,), value_hidden=(16,), remat=True)
-    env, _, (make_policy, init_policy, _) = setup.make_trainer_parts("ant", config, 4, True)
+    env, make_policy, init_policy = _parts("ant", config)
     network = ValueNetwork(config.value_hidden)
     iteration = shac.make_training_iteration(env, make_policy, network, config, windows=2)
     state = jax.jit(lambda key: shac.init_state(env, init_policy, network, config, key))(
