@@ -51,6 +51,15 @@ Run (from the repository root):
   .venv/bin/python benchmarks/training.py --only ppo --scale 0.25   # a quarter of every budget
   --no-brax skips the peer; --out names the folder for curves.png and results.jsonl (default
   outputs/bench/training, or outputs/bench/training_quick).
+  --baseline PYTHON: also run each gambol comparison with the gambol that PYTHON imports (a venv
+  of an earlier commit, say: `git worktree add /tmp/gambol_before HEAD`, then a venv there with
+  `pip install -r requirements.lock` and `pip install --no-deps -e .`), as "gambol-baseline";
+  both sides then run as subprocesses of this script, alternating for --rounds rounds (default
+  2, the order swapped each round) so machine load hits both alike. SUMMARY adds `baseline`:
+  per comparison the medians over rounds of compile s and of steps/s (each run's median over its
+  iterations) and the ratios this gambol / baseline.
+    .venv/bin/python benchmarks/training.py --quick --only ppo,sac --no-brax \
+        --baseline /tmp/gambol_before/.venv/bin/python
 Output: one JSON line per run on stdout (progress = [step, wall s, eval reward] per evaluation),
 then `SUMMARY {json}` with the compile ratios, final rewards, time-to-brax-final ratios and flock
 figures; a readable table on stderr; reward curves (reward vs wall s and vs env steps) in
@@ -66,6 +75,7 @@ import argparse
 import json
 import os
 import pathlib
+import statistics
 import subprocess
 import sys
 import time
@@ -77,6 +87,7 @@ ROOT = HERE.parent
 ALGOS = ('ppo', 'sac', 'es', 'apg', 'flock')
 EXTRA = ('apg_flock', 'es_cheetah')      # comparisons beyond one per algorithm
 TIME_TARGET = 2 / 3          # gambol reaches brax's final ppo reward in <= 2/3 of brax's wall time
+BASELINE = 'gambol-baseline'   # --baseline: the same gambol runs with another gambol
 
 # -- settings: gambol (trainer, env, num_timesteps, kwargs, env_kwargs) and brax (algo, env, kwargs)
 
@@ -261,6 +272,50 @@ def flock_figures(make_policy, params, num_boids, episodes=16, length=200, seed=
         num_boids=num_boids, episodes=episodes, steps=length, averaged_over='steps 100-200')
 
 
+def run_gambol_process(python, name, quick, scale, log_dir, label):
+    """`run_gambol` of comparison `name` in a subprocess of `python` (this script as a
+    worker, importing that interpreter's gambol): its record, or an error record."""
+    args = [python, str(HERE / 'training.py'), '--worker', name, '--scale', str(scale)]
+    args += ['--quick'] if quick else []
+    env = dict(os.environ, JAX_PLATFORMS='cpu')
+    log_path = pathlib.Path(log_dir) / f'{label}_{name}.log'
+    with open(log_path, 'w') as log:
+        proc = subprocess.run(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
+    result = next((json.loads(l[7:]) for l in proc.stdout.splitlines() if l.startswith('RESULT ')),
+                  None)
+    if result is None:
+        return dict(lib=label, error=f'rc {proc.returncode}', log=str(log_path))
+    return dict(result, lib=label)
+
+
+def steady_sps(record):
+    """The median over a run's iterations of its env steps per second (compile excluded)."""
+    sps = [x for x in record.get('training_sps') or [] if x]
+    return statistics.median(sps) if sps else None
+
+
+def baseline_summary(records):
+    """Per comparison: medians over rounds of compile s and steady steps/s of this gambol and
+    the baseline, and the ratios gambol / baseline."""
+    out = {}
+    for name in dict.fromkeys(r['comparison'] for r in records):
+        entry = {}
+        for lib, key in (('gambol', 'after'), (BASELINE, 'before')):
+            runs = [r for r in records if r['comparison'] == name and r['lib'] == lib
+                    and 'error' not in r]
+            compiles = [r['compile_s'] for r in runs if r.get('compile_s')]
+            sps = [x for x in map(steady_sps, runs) if x]
+            entry[f'{key}_compile_s'] = statistics.median(compiles) if compiles else None
+            entry[f'{key}_sps'] = statistics.median(sps) if sps else None
+            entry[f'{key}_compile_s_runs'] = compiles
+            entry[f'{key}_sps_runs'] = sps
+        for what in ('compile_s', 'sps'):
+            a, b = entry[f'after_{what}'], entry[f'before_{what}']
+            entry[f'ratio_{what}'] = a / b if a and b else None
+        out[name] = entry
+    return out
+
+
 # -- brax side -----------------------------------------------------------------------------------
 
 def run_brax(run, python, log_dir):
@@ -392,7 +447,19 @@ def main():
     parser.add_argument('--no-gambol', action='store_true')
     parser.add_argument('--anchors', default=DEFAULT_ANCHORS)
     parser.add_argument('--out', default=None)
+    parser.add_argument('--baseline', default=None, metavar='PYTHON',
+                        help=f'also run each gambol comparison with the gambol this interpreter '
+                             f'imports, as "{BASELINE}", alternating (see the module docstring)')
+    parser.add_argument('--rounds', type=int, default=2, help='alternating rounds with --baseline')
+    parser.add_argument('--worker', default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        run = next(g for name, g, _ in plans(args.quick, args.scale) if name == args.worker)
+        record, (make_policy, params) = run_gambol(run)
+        if args.worker == 'flock':
+            record['flock'] = flock_figures(make_policy, params, FLOCK_BOIDS)
+        print('RESULT ' + json.dumps(record), flush=True)
+        return
     only = set(args.only.split(','))
     unknown = only - set(ALGOS + EXTRA)
     if unknown:
@@ -413,10 +480,19 @@ def main():
             jsonl.write(line + '\n')
             jsonl.flush()
 
+        for round_ in range(args.rounds if args.baseline else 1):
+            for name, gambol_run, _ in plans(args.quick, args.scale):
+                if name not in only or not gambol_run or not args.baseline:
+                    continue
+                sides = [('gambol', sys.executable), (BASELINE, args.baseline)]
+                for label, interpreter in sides[::1 if round_ % 2 == 0 else -1]:
+                    print(f'# {name}: {label} (round {round_ + 1})', file=sys.stderr, flush=True)
+                    emit(dict(run_gambol_process(interpreter, name, args.quick, args.scale, out_dir,
+                                                 label), comparison=name, round=round_))
         for name, gambol_run, brax_run in plans(args.quick, args.scale):
             if name not in only:
                 continue
-            if gambol_run and not args.no_gambol:
+            if gambol_run and not args.no_gambol and not args.baseline:
                 print(f'# {name}: gambol', file=sys.stderr, flush=True)
                 record, (make_policy, params) = run_gambol(gambol_run)
                 if name == 'flock':
@@ -425,13 +501,19 @@ def main():
             if brax_run and python:
                 print(f'# {name}: brax', file=sys.stderr, flush=True)
                 emit(dict(run_brax(brax_run, python, out_dir), comparison=name))
-    summary = summarize(records)
+    summary = summarize([r for r in records if r['lib'] != BASELINE and 'error' not in r])
     if records:
-        plot(records, out_dir / 'curves.png')
-    print('SUMMARY ' + json.dumps(dict(summary=summary, machine=info,
+        plot([r for r in records if 'error' not in r], out_dir / 'curves.png')
+    extra = dict(baseline=baseline_summary(records), baseline_python=args.baseline) \
+        if args.baseline else {}
+    print('SUMMARY ' + json.dumps(dict(summary=summary, **extra, machine=info,
                                        load_avg_end=list(os.getloadavg()),
                                        curves=str(out_dir / 'curves.png'))), flush=True)
     print(table(summary), file=sys.stderr)
+    for name, e in extra.get('baseline', {}).items():
+        print(f'{name:<10} compile s {e["after_compile_s"]} vs baseline {e["before_compile_s"]} '
+              f'(x{e["ratio_compile_s"]}); steps/s {e["after_sps"]} vs baseline {e["before_sps"]} '
+              f'(x{e["ratio_sps"]})', file=sys.stderr)
 
 
 if __name__ == '__main__':
