@@ -1,4 +1,4 @@
-"""Flocking environments: `boids`, `flock` and `predator_prey`, one class, three defaults.
+"""Flocking environments: `boids`, `flock` and `predator_prey`, the agent layer over `FlockSim`.
 
 `FlockEnv(learn=...)` simulates boids and predators in a periodic box. Teams in
 `learn` are agents that choose, per member, a turn rate and a speed
@@ -41,38 +41,22 @@ capped at the list cutoff), `collisions` (pairs closer than `collision_distance`
 total energy at the start of the step when some team follows the energy model
 (a by-product of its force), else the learned agents' energy terms after it.
 
-Neighbour lists: a Dense list with cutoff `max(align, avoid, cohesion range)`
-and skin `dr_threshold`, allocated once with `max_neighbors` per boid and
-`cell_capacity` per cell. Overflow sets `metrics["overflow"]`; `rollout` redoes
-the chunk with doubled capacities, so results are never silently truncated.
-`neighbor_list=False` uses all pairs instead (the reference; O(n^2)); so does a
-flock small enough that a list row would hold every other boid (`n - 1 <=
-max_neighbors`), where all pairs are the cheaper exact choice.
+The simulation itself (state, one step, neighbour lists, the sprint clock) is
+`gambol.envs.flock_sim.FlockSim`; `FlockEnv` adds this agent layer on top:
+what each team observes, what it is paid, and its action mapping.
 """
 
 from __future__ import annotations
 
-import math
-
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import struct
 
 from gambol.envs import flocking as fl
 from gambol.envs.base import Box, Env, State
-from gambol.physics import partition
+from gambol.envs.flock_sim import TEAMS, FlockSim, FlockState
 
-TEAMS = ("boid", "predator")
-
-
-@struct.dataclass
-class FlockState:
-    boids: fl.Agents
-    predators: fl.Agents
-    since_sprint: jax.Array          # [p]
-    nbrs: partition.NeighborList | None
-    rng: jax.Array                   # respawn keys
+__all__ = ["FlockEnv", "FlockState", "boids", "flock", "predator_prey"]
 
 
 def _nearest(r: jax.Array, k: int):
@@ -94,8 +78,10 @@ def _nearest(r: jax.Array, k: int):
     return jnp.stack(values, -1), jnp.stack(order, -1)
 
 
-class FlockEnv(Env):
-    version = "1"
+class FlockEnv(FlockSim, Env):
+    """The agent layer over `FlockSim`: teams in `learn` act, the rest follow the energy model."""
+
+    version = "2"   # 2: the sprint clock starts at 0 and a sprint takes effect the step it starts
 
     def __init__(self, num_boids: int = 200, num_predators: int = 0, num_obstacles: int = 0,
                  box_size: float | None = None, learn: tuple[str, ...] = ("boid",), k_nearest: int = 6,
@@ -106,78 +92,25 @@ class FlockEnv(Env):
                  max_neighbors: int = 48,
                  cell_capacity: int = 24, obstacle_seed: int = 0, params: fl.FlockParams | None = None,
                  **param_overrides):
-        for name, value, low in (("num_boids", num_boids, 2), ("num_predators", num_predators, 0),
-                                 ("num_obstacles", num_obstacles, 0), ("k_nearest", k_nearest, 1),
-                                 ("max_neighbors", max_neighbors, 1), ("cell_capacity", cell_capacity, 1)):
-            if not isinstance(value, (int, np.integer)) or value < low:
-                raise ValueError(f"{name}: expected an int >= {low}, got {value!r}")
+        if not isinstance(k_nearest, (int, np.integer)) or k_nearest < 1:
+            raise ValueError(f"k_nearest: expected an int >= 1, got {k_nearest!r}")
         learn = tuple(learn)
         unknown = [t for t in learn if t not in TEAMS]
         if unknown:
             raise ValueError(f"learn: expected teams from {list(TEAMS)}, got {unknown}")
         if "predator" in learn and num_predators == 0:
             raise ValueError("learn: 'predator' needs num_predators >= 1")
-        fields = set(fl.FlockParams.__dataclass_fields__)
-        bad = sorted(set(param_overrides) - fields)
-        if bad:
-            raise TypeError(f"unknown flock parameter(s) {bad}; FlockParams fields are {sorted(fields)}")
-        self.n, self.num_predators, self.num_obstacles = int(num_boids), int(num_predators), int(num_obstacles)
-        # the notebook's density: 200 boids in an 800 box
-        self.box_size = float(box_size) if box_size is not None else 800.0 * math.sqrt(self.n / 200)
+        if not (isinstance(alignment_reward, (int, float, np.floating)) and alignment_reward >= 0):
+            raise ValueError(f"alignment_reward: expected a number >= 0, got {alignment_reward!r}")
+        super().__init__(num_boids, num_predators, num_obstacles, box_size, neighbor_list, dr_threshold,
+                         max_neighbors, cell_capacity, obstacle_seed, params, **param_overrides)
         self.learn, self.k = learn, int(min(k_nearest, self.n - 1))
         self.max_turn, self.min_speed, self.max_speed = float(max_turn), float(min_speed), float(max_speed)
         self.energy_reward_scale = float(energy_reward_scale)
         self.collision_penalty, self.capture_penalty = float(collision_penalty), float(capture_penalty)
         self.capture_reward = float(capture_reward)
-        if not (isinstance(alignment_reward, (int, float, np.floating)) and alignment_reward >= 0):
-            raise ValueError(f"alignment_reward: expected a number >= 0, got {alignment_reward!r}")
         self.alignment_reward = float(alignment_reward)
-        p = params if params is not None else fl.FlockParams()
-        if num_obstacles and p.obstacle_position.shape[0] != num_obstacles:
-            pos, rad = fl.random_obstacles(jax.random.PRNGKey(obstacle_seed), num_obstacles, self.box_size)
-            p = p.replace(obstacle_position=pos, obstacle_radius=rad)
-        self.params = p.replace(**param_overrides)
-        self.displacement, self.shift = fl.periodic_space(self.box_size)
-        self.cutoff = float(max(self.params.align_range, self.params.avoid_range, self.params.cohesion_range))
-        self.use_neighbor_list = bool(neighbor_list)
-        self.dr_threshold = float(dr_threshold)
-        self._max_neighbors, self._cell_capacity = int(max_neighbors), int(cell_capacity)
-        self._setup_partition()
         self._specs()
-
-    # -- construction ------------------------------------------------------------------
-    def _setup_partition(self):
-        # all pairs when asked for, or when a list row would hold every other boid anyway
-        if not self.use_neighbor_list or self.n - 1 <= self._max_neighbors:
-            self.neighbor_fn, self.template, self._all_pairs = None, None, jnp.asarray(fl.all_pairs_idx(self.n))
-            return
-        self.neighbor_fn = partition.neighbor_list(self.displacement, self.box_size, self.cutoff,
-                                                   dr_threshold=self.dr_threshold, format=partition.Dense)
-        R = jax.random.uniform(jax.random.PRNGKey(0), (self.n, 2), maxval=self.box_size)
-        nbrs = self.neighbor_fn.allocate(R)
-        m = min(self._max_neighbors, self.n - 1)
-        cells = max(self._cell_capacity, nbrs.cell_capacity) if nbrs.cell_capacity else 0
-        nbrs = nbrs.replace(max_neighbors=m, cell_capacity=cells, idx=jnp.full((self.n, m), self.n, jnp.int32))
-        self.template = self.neighbor_fn.rebuild(R, nbrs)
-
-    batch_axis: str | None = None
-
-    def in_batch(self, axis_name: str) -> "FlockEnv":
-        import copy
-
-        env = copy.copy(self)
-        env.batch_axis = axis_name
-        return env
-
-    def with_capacity(self, factor: float = 2.0) -> "FlockEnv":
-        """A copy whose neighbour lists hold `factor` times more (after an overflow)."""
-        import copy
-
-        env = copy.copy(self)
-        env._max_neighbors = int(math.ceil(self._max_neighbors * factor))
-        env._cell_capacity = int(math.ceil(self._cell_capacity * factor))
-        env._setup_partition()
-        return env
 
     def _specs(self):
         unit = lambda size: Box((size,), low=-1.0, high=1.0)  # noqa: E731
@@ -192,123 +125,59 @@ class FlockEnv(Env):
         self.observation_spec = {t: unit(sizes[t]) for t in self.learn}
         self.action_spec = {t: unit(2) for t in self.learn}
 
-    # -- neighbours ----------------------------------------------------------------------
-    def _idx(self, s: FlockState):
-        return self._all_pairs if s.nbrs is None else s.nbrs.idx
-
-    # -- reset ---------------------------------------------------------------------------------
+    # -- reset and step ----------------------------------------------------------------------
     def _reset(self, rng) -> State:
-        k1, k2, k3, k4, k5 = jax.random.split(rng, 5)
-        L = self.box_size
-        boids = fl.Agents(jax.random.uniform(k1, (self.n, 2), maxval=L),
-                          jax.random.uniform(k2, (self.n,), maxval=2 * jnp.pi))
-        preds = fl.Agents(jax.random.uniform(k3, (self.num_predators, 2), maxval=L),
-                          jax.random.uniform(k4, (self.num_predators,), maxval=2 * jnp.pi))
-        nbrs = None if self.template is None else self.neighbor_fn.rebuild(boids.position, self.template)
-        since = jnp.full((self.num_predators,), self.params.sprint_interval + 1.0,
-                         boids.position.dtype)     # strongly typed, as step returns it
-        s = FlockState(boids, preds, since, nbrs, k5)
-        metrics = self._metrics(s, jnp.zeros(()), jnp.zeros(()))
-        obs = self._obs(s, metrics)
-        return State(s, obs, self._zero_reward(), jnp.zeros(()), metrics=metrics)
-
-    def _zero_reward(self):
-        if not self.learn:
-            return jnp.zeros(())
-        return {t: jnp.zeros(n) for t, n in self.agents.items()}
-
-    # -- step ------------------------------------------------------------------------------------
-    def _kinematic(self, agents: fl.Agents, action) -> fl.Agents:
-        p = self.params
-        turn = self.max_turn * action[:, 0]
-        speed = self.min_speed + 0.5 * (action[:, 1] + 1.0) * (self.max_speed - self.min_speed)
-        theta = agents.theta + p.dt * turn
-        return fl.Agents(self.shift(agents.position, p.dt * speed[:, None] * fl.heading(theta)), theta)
+        s = self.init_state(rng)
+        metrics = self.metrics(s, jnp.zeros(()), jnp.zeros(()))
+        reward = jnp.zeros(()) if not self.learn else {t: jnp.zeros(n) for t, n in self.agents.items()}
+        return State(s, self._obs(s, metrics), reward, jnp.zeros(()), metrics=metrics)
 
     def step(self, state: State, action=None) -> State:
         if not self.learn and action is None:
             action = jnp.zeros((0,))
         return super().step(state, action)
 
-    def _step(self, state: State, action) -> State:
-        p, s = self.params, state.pipeline_state
-        preds = s.predators if self.num_predators else None
-        idx = self._idx(s)
+    def _moves(self, action: dict) -> dict:
+        """Actions in [-1, 1] -> (turn rate in [-max_turn, max_turn], speed in [min_speed, max_speed])."""
+        span = self.max_speed - self.min_speed
+        return {t: (self.max_turn * a[:, 0], self.min_speed + 0.5 * (a[:, 1] + 1.0) * span)
+                for t, a in action.items()}
 
-        learned = action if self.learn else {}
-        driven = ("boid" not in learned) or (self.num_predators and "predator" not in learned)
-        energy, fb, fq = (fl.energy_and_forces(p, self.displacement, s.boids, idx, preds) if driven
-                          else (None, None, None))   # learned teams move kinematically: no force needed
-        boids = (self._kinematic(s.boids, learned["boid"]) if "boid" in learned
-                 else fl.energy_step(p, self.shift, s.boids, fb, p.speed))
-        since = s.since_sprint
-        predators = s.predators
-        if self.num_predators:
-            if "predator" in learned:
-                predators = self._kinematic(s.predators, learned["predator"])
-            else:
-                speed = fl.sprint_speed(p, since)
-                predators = fl.energy_step(p, self.shift, s.predators, fq, speed)
-            since = fl.update_sprint(p, self.displacement, predators, boids, since)
-        # captures: caught boids respawn uniformly at random
-        rng = s.rng
-        caught, by_predator = self._captures(boids, predators)
-        if self.num_predators:
-            rng, k1, k2 = jax.random.split(s.rng, 3)
-            boids = fl.Agents(
-                jnp.where(caught[:, None], jax.random.uniform(k1, (self.n, 2), maxval=self.box_size),
-                          boids.position),
-                jnp.where(caught, jax.random.uniform(k2, (self.n,), maxval=2 * jnp.pi), boids.theta))
-        nbrs = None if s.nbrs is None else s.nbrs.update(boids.position, batch_axis_name=self.batch_axis)
-        nxt = FlockState(boids, predators, since, nbrs, rng)
-        pairs = fl.neighbor_pairs(self.displacement, nxt.boids.position, self._idx(nxt))   # shared below
-        stats = fl.neighbor_stats(p, self.displacement, nxt.boids, self._idx(nxt), self.cutoff, pairs)
+    def _step(self, state: State, action) -> State:
+        moves = self._moves(action) if self.learn else {}
+        nxt, caught, by_predator, energy = self.advance(state.pipeline_state, moves)
+        pairs = self.pairs(nxt)                                                       # shared below
+        stats = self.stats(nxt, pairs)
         reward, terms = self._reward(nxt, caught, by_predator, stats, pairs)
         energy = energy if energy is not None else sum(jnp.sum(t) for t in terms)
-        metrics = self._metrics(nxt, jnp.sum(caught), energy, stats)
+        metrics = self.metrics(nxt, jnp.sum(caught), energy, stats)
         return state.replace(pipeline_state=nxt, obs=self._obs(nxt, metrics, pairs), reward=reward,
                              metrics={**state.metrics, **metrics})
 
-    def _captures(self, boids: fl.Agents, predators: fl.Agents):
-        if not self.num_predators:
-            return jnp.zeros(self.n, bool), jnp.zeros((0,))
-        d = fl.displacements_to(self.displacement, boids.position, predators.position)
-        within = fl._norm(d) < self.params.capture_radius                       # [p, n]
-        return jnp.any(within, axis=0), jnp.sum(within, axis=1).astype(jnp.float32)
-
-    # -- metrics, rewards, observations --------------------------------------------------
-    def _metrics(self, s: FlockState, captures, energy, stats=None):
-        stats = stats or fl.neighbor_stats(self.params, self.displacement, s.boids, self._idx(s), self.cutoff)
-        nn, collisions, _ = stats
-        if s.nbrs is None:
-            rebuilds, overflow = jnp.zeros(()), jnp.zeros(())
-        else:
-            rebuilds = s.nbrs.rebuilds.astype(jnp.float32)
-            overflow = s.nbrs.did_buffer_overflow.astype(jnp.float32)
-        return {"polarization": fl.polarization(s.boids.theta), "nearest_neighbor_distance": nn,
-                "collisions": collisions.astype(jnp.float32), "captures": jnp.asarray(captures, jnp.float32),
-                "energy": jnp.asarray(energy, jnp.float32), "rebuilds": rebuilds, "overflow": overflow}
-
+    # -- rewards -------------------------------------------------------------------------------
     def _reward(self, s: FlockState, caught, by_predator, stats, pairs=None):
         """Per-team rewards and the learned agents' energy terms they were built from."""
         if not self.learn:
             return fl.polarization(s.boids.theta), []
-        p = self.params
-        reward, energies = {}, []
-        if "boid" in self.learn:
-            terms = sum(fl.boid_energies(p, self.displacement, s.boids, self._idx(s),
-                                         s.predators if self.num_predators else None, pairs=pairs).values())
-            reward["boid"] = (-self.energy_reward_scale * terms - self.collision_penalty * stats[2]
-                              - self.capture_penalty * caught)
-            if self.alignment_reward:
-                reward["boid"] = reward["boid"] + self.alignment_reward * self._alignment(s, pairs)
-            energies.append(terms)
-        if "predator" in self.learn:
-            terms = sum(fl.predator_energies(p, self.displacement, s.predators, s.boids).values())
-            reward["predator"] = self.capture_reward * by_predator - self.energy_reward_scale * terms
-            energies.append(terms)
-        return {t: r.astype(jnp.float32) for t, r in reward.items()}, energies
+        pay = {"boid": self._boid_reward, "predator": self._predator_reward}
+        parts = {t: pay[t](s, caught, by_predator, stats, pairs) for t in self.learn}
+        return {t: r.astype(jnp.float32) for t, (r, _) in parts.items()}, [e for _, e in parts.values()]
 
+    def _boid_reward(self, s: FlockState, caught, by_predator, stats, pairs):
+        """(-scale * own energy terms - collision and capture penalties [+ alignment reward], terms)."""
+        terms = sum(fl.boid_energies(self.params, self.displacement, s.boids, self._idx(s),
+                                     s.predators if self.num_predators else None, pairs=pairs).values())
+        reward = -self.energy_reward_scale * terms - self.collision_penalty * stats[2] - self.capture_penalty * caught
+        if self.alignment_reward:
+            reward = reward + self.alignment_reward * self._alignment(s, pairs)
+        return reward, terms
+
+    def _predator_reward(self, s: FlockState, caught, by_predator, stats, pairs):
+        """(capture_reward per boid caught - scale * chase and obstacle energy, terms)."""
+        terms = sum(fl.predator_energies(self.params, self.displacement, s.predators, s.boids).values())
+        return self.capture_reward * by_predator - self.energy_reward_scale * terms, terms
+
+    # -- observations --------------------------------------------------------------------------
     def _alignment(self, s: FlockState, pairs=None):
         """Per boid, sum over neighbours j within the alignment range of
         cos(theta_j - theta_i), divided by k: [n], up to about 1 among k aligned
@@ -316,7 +185,7 @@ class FlockEnv(Env):
         a reward of minus them alone is maximised by scattering; this term pays
         for flying with others."""
         idx = self._idx(s)
-        d, valid = pairs if pairs is not None else fl.neighbor_pairs(self.displacement, s.boids.position, idx)
+        d, valid = pairs if pairs is not None else self.pairs(s)
         local = valid & (fl._norm(d) < self.params.align_range)
         rel = s.boids.theta[jnp.where(valid, idx, 0)] - s.boids.theta[:, None]
         return jnp.sum(jnp.where(local, jnp.cos(rel), 0.0), axis=1) / self.k
@@ -362,42 +231,49 @@ class FlockEnv(Env):
         if not self.learn:
             return jnp.stack([metrics["polarization"], metrics["nearest_neighbor_distance"] / self.cutoff,
                               metrics["collisions"] / self.n]).astype(jnp.float32)
+        observe = {"boid": self._boid_obs, "predator": self._predator_obs}
         scale = self.cutoff + self.dr_threshold
-        obs = {}
-        if "boid" in self.learn:
-            idx = self._idx(s)
-            d, valid = pairs if pairs is not None else fl.neighbor_pairs(self.displacement, s.boids.position, idx)
-            theta_j = s.boids.theta[jnp.where(valid, idx, 0)]
-            parts = [self._features(d, valid, s.boids.theta, theta_j, scale),
-                     self._nearest_obstacle(s.boids, scale)]
-            if self.num_predators:
-                dq = fl.displacements_to(self.displacement, s.predators.position, s.boids.position)
-                j = jnp.argmin(fl._norm(dq), axis=1)
-                dj = jnp.take_along_axis(dq, j[:, None, None], axis=1)[:, 0]
-                parts.append(jnp.concatenate([self._ego(dj, s.boids.theta) / scale,
-                                              jnp.ones((self.n, 1))], -1))
-            else:
-                parts.append(jnp.zeros((self.n, 3)))
-            obs["boid"] = jnp.concatenate(parts, -1)
-        if "predator" in self.learn:
-            d = fl.displacements_to(self.displacement, s.boids.position, s.predators.position)
-            theta_b = jnp.broadcast_to(s.boids.theta, (self.num_predators, self.n))
-            valid = jnp.ones(d.shape[:2], bool)
-            sprint = jnp.exp(-s.since_sprint / self.params.sprint_decay)[:, None]
-            obs["predator"] = jnp.concatenate([self._features(d, valid, s.predators.theta, theta_b, scale),
-                                               self._nearest_obstacle(s.predators, scale), sprint], -1)
-        return {t: jnp.clip(o, -1.0, 1.0).astype(jnp.float32) for t, o in obs.items()}
+        return {t: jnp.clip(observe[t](s, scale, pairs), -1.0, 1.0).astype(jnp.float32) for t in self.learn}
+
+    def _boid_obs(self, s: FlockState, scale, pairs=None):
+        """Neighbour features, nearest obstacle, nearest predator: [n, 5k + 11]."""
+        idx = self._idx(s)
+        d, valid = pairs if pairs is not None else self.pairs(s)
+        theta_j = s.boids.theta[jnp.where(valid, idx, 0)]
+        return jnp.concatenate([self._features(d, valid, s.boids.theta, theta_j, scale),
+                                self._nearest_obstacle(s.boids, scale), self._nearest_predator(s, scale)], -1)
+
+    def _nearest_predator(self, s: FlockState, scale):
+        """For each boid, its nearest predator in its frame / scale and a presence flag: [n, 3]."""
+        if not self.num_predators:
+            return jnp.zeros((self.n, 3))
+        dq = fl.displacements_to(self.displacement, s.predators.position, s.boids.position)   # [n, p, 2]
+        j = jnp.argmin(fl._norm(dq), axis=1)
+        dj = jnp.take_along_axis(dq, j[:, None, None], axis=1)[:, 0]
+        return jnp.concatenate([self._ego(dj, s.boids.theta) / scale, jnp.ones((self.n, 1))], -1)
+
+    def _predator_obs(self, s: FlockState, scale, pairs=None):
+        """Features of the boids it sees, nearest obstacle, sprint level exp(-t / tau): [p, 5k + 9]."""
+        d = fl.displacements_to(self.displacement, s.boids.position, s.predators.position)
+        theta_b = jnp.broadcast_to(s.boids.theta, (self.num_predators, self.n))
+        valid = jnp.ones(d.shape[:2], bool)
+        sprint = jnp.exp(-s.since_sprint / self.params.sprint_decay)[:, None]
+        return jnp.concatenate([self._features(d, valid, s.predators.theta, theta_b, scale),
+                                self._nearest_obstacle(s.predators, scale), sprint], -1)
 
     # -- energy-model actions for adapters -------------------------------------------------
     def scripted_action(self, state: State):
-        """The energy model projected onto (turn, speed): turn = -dE/dtheta, cruise speed."""
+        """The energy model projected onto (turn, speed): turn = -dE/dtheta; boids cruise, a
+        predator runs at its sprint speed with its clock advanced against the boids where they
+        are now (the step itself checks them after they move)."""
         if not self.learn:
             return jnp.zeros((0,))
         s, p = state.pipeline_state, self.params
         idx = self._idx(s)
         fb, fq = fl.forces(p, self.displacement, s.boids, idx, s.predators if self.num_predators else None)
         out = {}
-        speed = {"boid": p.speed, "predator": fl.sprint_speed(p, s.since_sprint)}
+        since = fl.update_sprint(p, self.displacement, s.predators, s.boids, s.since_sprint)
+        speed = {"boid": p.speed, "predator": fl.sprint_speed(p, since)}
         force = {"boid": fb, "predator": fq}
         for t in self.learn:
             turn = jnp.clip(force[t].theta / self.max_turn, -1, 1)

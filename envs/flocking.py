@@ -33,8 +33,15 @@ keeps derivatives of whole rollouts (with respect to parameters or initial
 states) exact, since the force's own dependence on `geometry` is still seen.
 
 Predators sprint: their speed is `v_p + v_sprint exp(-t / tau)`, where `t`
-restarts from zero when a boid comes within `sprint_range` and at least
-`sprint_interval` time has passed since the last sprint.
+restarts from zero when a boid comes within `sprint_range` and more than
+`sprint_interval` time has passed since the last sprint (the notebook's clock:
+it starts at 0, and a restart takes effect the step it happens; see
+`gambol.envs.flock_sim`).
+
+The boid-predator term is squared in `(1 + N.hat(d))`, as the paper's text has
+it ("the same obstacle avoiding energy"); the JAX MD notebook's code uses the
+first power, `(J/alpha)(1 - r/D)^alpha (1 + hat(d).N)`. Both vanish facing away
+and peak facing the predator; the squared form is flatter near facing away.
 
 Neighbours are given as an index array `idx: [n, M]` padded with `n` (a Dense
 neighbour list, or every other boid for the all-pairs reference).
@@ -234,7 +241,9 @@ def sprint_speed(p: FlockParams, since_sprint: Array) -> Array:
 
 
 def update_sprint(p: FlockParams, displacement, predators: Agents, boids: Agents, since_sprint: Array) -> Array:
-    """Restart a predator's sprint clock when a boid is within range and the last sprint is old."""
+    """The sprint clock t [p] after one step: 0 where a boid is within `sprint_range` and
+    t > `sprint_interval`, else t + dt. The notebook's order: predators where they are before
+    their move, boids after theirs; the speed of this step's move is read from the result."""
     d = displacements_to(displacement, boids.position, predators.position)
     near = jnp.min(_norm(d), axis=1) < p.sprint_range
     return jnp.where(near & (since_sprint > p.sprint_interval), 0.0, since_sprint + p.dt)
