@@ -1,276 +1,257 @@
 """The `gambol` command line: train, evaluate and render a policy.
 
-    gambol train --env pendulum --algo ppo --timesteps 200000 --out runs/swing \\
-                 [--resume] [--seed 0] [--set num_envs=64 --set learning_rate=1e-3]
+    gambol train --env pendulum --algo ppo --out runs/swing [--timesteps 2e5] [--seed 0]
+                 [--set num_envs=64 --set learning_rate=1e-3] [--logger tensorboard]
+    gambol train --out runs/swing --resume [--timesteps 4e5]   # continue to 4e5 steps in all
     gambol eval --run runs/swing          # prints the saved policy's mean return
-    gambol render --run runs/swing        # runs/swing/rollout.gif
+    gambol render --run runs/swing        # runs/swing/rollout.gif (or --out x.mp4)
 
-A run folder holds `run.json` (env, algo, seed, settings), `metrics.jsonl` (one
-JSON object per report: `step`, `seconds` and the trainer's metrics),
-`reward_curve.png`, `checkpoints/` (the whole training state, for `--resume`),
-`policy/` (the final policy parameters, orbax) and `rollout.gif` (one
-evaluation episode, for envs that render; rigid-body envs also get `rollout.html`,
-a 3D player that works offline).
+Settings come from `gambol.training.defaults` (per env and algorithm), then
+`--set`. Every argument is checked before anything is written; a mistake is
+one line on stderr and exit status 2 (`--debug` shows the traceback). Ctrl-C
+saves a checkpoint of the last finished iteration and prints how to resume.
+The run folder's files are described in `gambol.training.runs`.
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
 import dataclasses
-import json
 import os
+import shutil
 import sys
-import time
+import textwrap
 from typing import Sequence
 
 import jax
-import numpy as np
 from jax.experimental import multihost_utils
 
-from gambol.training import apg, checkpoint, es, parallel, ppo, sac, setup, shac
+import gambol
+from gambol.envs import registry
+from gambol.training import checkpoint, defaults, parallel
 from gambol.training.acting import make_evaluator
+from gambol.training.cli_args import (UsageError, check_env, check_new_folder, check_settings,
+                                      check_video_path, fields_help, need_module, parse_settings,
+                                      positive_int, timesteps)
+from gambol.training.cli_output import (LOGGER_MODULES, LOGGERS, Progress, make_loggers,
+                                        plot_rewards, render_rollout, reward)
+from gambol.training.runs import TRAINERS, Run, load_policy
 
-TRAINERS = {"ppo": (ppo, ppo.PPOConfig), "sac": (sac, sac.SACConfig), "es": (es, es.ESConfig),
-            "apg": (apg, apg.APGConfig), "shac": (shac, shac.SHACConfig)}
+__all__ = ["main", "console", "load_policy", "parse_settings", "Run", "UsageError"]
+
+INTERRUPTED = 130           # the shell's status for a command ended by Ctrl-C
 
 
 # -- arguments ------------------------------------------------------------------------------
 
-def parse_settings(items: Sequence[str], option: str = "--set") -> dict:
-    """`["a=1", "b=(32, 32)", "c=name"]` -> `{"a": 1, "b": (32, 32), "c": "name"}`:
-    Python literals where they parse, strings otherwise."""
-    settings = {}
-    for item in items:
-        name, sep, text = item.partition("=")
-        if not sep or not name:
-            raise SystemExit(f"{option} {item!r}: expected key=value")
-        try:
-            settings[name] = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            settings[name] = text
-    return settings
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line (a UsageError), not usage + message."""
+
+    def error(self, message):
+        raise UsageError(message)
+
+
+def _train_epilog() -> str:
+    lines = ["envs: " + ", ".join(registry.registered()), "",
+             "settings (--set KEY=VALUE) of each algorithm, with the trainer's defaults:"]
+    for algo, (_, config_cls) in sorted(TRAINERS.items()):
+        lines += textwrap.wrap(fields_help(config_cls), 100, initial_indent=f"  {algo}: ",
+                               subsequent_indent="      ")
+    lines += ["", "defaults per env (gambol.training.defaults; --set wins, --timesteps defaults to the "
+              "budget):"]
+    for (env, algo), entry in sorted(defaults.TABLE.items()):
+        text = " ".join(f"{k}={v!r}" for k, v in entry.settings.items())
+        lines += textwrap.wrap(f"{text}; {entry.timesteps:,} steps", 100,
+                               initial_indent=f"  {env} {algo}: ", subsequent_indent="      ")
+    return "\n".join(lines)
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gambol", description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    train = commands.add_parser("train", help="train a policy into a run folder")
-    train.add_argument("--env", required=True, help="a registered env name (pendulum, flock, ...)")
-    train.add_argument("--algo", required=True, choices=sorted(TRAINERS))
-    train.add_argument("--timesteps", required=True, type=int, help="env steps to train for")
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show the traceback of an error")
+    parser = _Parser(prog="gambol", description=__doc__.split("\n\n")[0], parents=[debug])
+    parser.add_argument("--version", action="version", version=f"gambol {gambol.__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    train = commands.add_parser("train", help="train a policy into a run folder", parents=[debug],
+                                epilog=_train_epilog(),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    train.add_argument("--env", default=None, help="a registered env (listed below); with --resume "
+                                                   "the run's")
+    train.add_argument("--algo", default=None, choices=sorted(TRAINERS),
+                       help="with --resume the run's")
+    train.add_argument("--timesteps", type=timesteps, default=None,
+                       help="env steps in all (2e5 or 200_000 work); default: the defaults "
+                            "table's budget, or with --resume the run's")
     train.add_argument("--out", required=True, help="the run folder, runs/NAME")
-    train.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--resume", action="store_true",
+                       help="continue the run in --out from its last checkpoint")
+    train.add_argument("--seed", type=int, default=None, help="default 0; with --resume the run's")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                       help="a field of the algorithm's config (repeatable)")
+                       help="a setting of the algorithm (repeatable; listed below)")
     train.add_argument("--env-set", action="append", default=[], metavar="KEY=VALUE",
                        help="a keyword of the env's factory (repeatable)")
-    train.add_argument("--checkpoint-every", type=int, default=1, help="iterations between checkpoints")
+    train.add_argument("--logger", action="append", default=[], choices=LOGGERS,
+                       help="where metrics go besides metrics.jsonl (repeatable): tensorboard "
+                            "(RUN/tensorboard, needs tensorboardX) or wandb (offline, needs wandb)")
+    train.add_argument("--checkpoint-every", type=positive_int, default=1,
+                       help="iterations between checkpoints")
     train.add_argument("--no-render", action="store_true", help="skip the rollout GIF")
     cluster = train.add_argument_group("multi-process (one command per process, same arguments)")
     cluster.add_argument("--coordinator", default=None, metavar="HOST:PORT",
                          help="process 0's address; starts jax.distributed")
-    cluster.add_argument("--num-processes", type=int, default=1)
+    cluster.add_argument("--num-processes", type=positive_int, default=1)
     cluster.add_argument("--process-id", type=int, default=0)
     for name, text in (("eval", "evaluate a run's saved policy"), ("render", "render a run's policy")):
-        command = commands.add_parser(name, help=text)
+        command = commands.add_parser(name, help=text, parents=[debug])
         command.add_argument("--run", required=True, help="the run folder")
         command.add_argument("--seed", type=int, default=0)
         if name == "eval":
-            command.add_argument("--episodes", type=int, default=None,
+            command.add_argument("--episodes", type=positive_int, default=None,
                                  help="episodes to average (default: the config's num_eval_envs)")
         else:
-            command.add_argument("--out", default=None, help="the GIF (default: RUN/rollout.gif)")
+            command.add_argument("--out", default=None,
+                                 help="a .gif or .mp4 (mp4 needs imageio-ffmpeg; default: RUN/rollout.gif)")
     return parser
 
 
-# -- a run folder ---------------------------------------------------------------------------
+# -- train: everything checked before the folder is touched -----------------------------------
 
-@dataclasses.dataclass(frozen=True)
-class Run:
-    folder: str
-    env: str
-    algo: str
-    seed: int
-    settings: dict
-    env_kwargs: dict
-
-    def path(self, name: str) -> str:
-        return os.path.join(self.folder, name)
-
-    @property
-    def config(self):
-        module, config_cls = TRAINERS[self.algo]
-        return setup.configure(config_cls, None, self.settings)
-
-    @classmethod
-    def load(cls, folder: str) -> "Run":
-        path = os.path.join(folder, "run.json")
-        if not os.path.isfile(path):
-            raise SystemExit(f"--run {folder}: no run.json there (train into it with gambol train)")
-        with open(path) as f:
-            return cls(folder=folder, **json.load(f))
-
-    def save(self) -> None:
-        fields = {k: v for k, v in dataclasses.asdict(self).items() if k != "folder"}
-        with open(self.path("run.json"), "w") as f:
-            json.dump(checkpoint.to_json(fields), f, indent=1)
+def _resumed(args) -> Run:
+    """The run in `--out` with the command's arguments checked against it."""
+    if not os.path.isdir(args.out):
+        raise UsageError(f"--resume: {args.out} does not exist, so there is no run to continue; "
+                         f"drop --resume to start one there")
+    try:
+        saved = Run.load(args.out)
+    except FileNotFoundError:
+        raise UsageError(f"--resume: {args.out} holds no run.json, so there is no run to continue; "
+                         f"drop --resume to start one there") from None
+    for option, given, was in (("--env", args.env, saved.env), ("--algo", args.algo, saved.algo),
+                               ("--seed", args.seed, saved.seed)):
+        if given is not None and given != was:
+            raise UsageError(f"--resume: {args.out} was trained with {option} {was}, not {given}; "
+                             f"drop {option} or start a new run in another folder")
+    _, config_cls = TRAINERS[saved.algo]
+    explicit = check_settings(config_cls, parse_settings(args.set))
+    env_explicit = parse_settings(args.env_set, "--env-set")
+    for option, given, was in (("--set", explicit, saved.settings),
+                               ("--env-set", env_explicit, saved.env_kwargs)):
+        for key, value in given.items():
+            if checkpoint.to_json(value) != checkpoint.to_json(was.get(key)):
+                raise UsageError(f"--resume: {args.out} was trained with {option} {key}={was.get(key)!r}, "
+                                 f"not {value!r}; a run keeps its settings")
+    if args.timesteps is None and saved.timesteps is None:
+        raise UsageError(f"--resume: {args.out}'s run.json records no budget; pass --timesteps")
+    return dataclasses.replace(saved, timesteps=args.timesteps or saved.timesteps)
 
 
-def load_policy(run: Run):
-    """`(make_policy, params)` of the run's saved final policy."""
+def _new_run(args) -> Run:
+    if args.env is None or args.algo is None:
+        missing = " and ".join(o for o, v in (("--env", args.env), ("--algo", args.algo)) if v is None)
+        raise UsageError(f"train: {missing} required (or --resume to continue the run in --out)")
+    check_env(args.env)
+    check_new_folder(args.out)
+    if os.path.isfile(os.path.join(args.out, "run.json")):
+        saved = Run.load(args.out)
+        raise UsageError(f"--out {args.out}: already holds a run ({saved.env}, {saved.algo}); pass "
+                         f"--resume to continue it, or choose another folder (or remove this one)")
+    _, config_cls = TRAINERS[args.algo]
+    settings = {**defaults.settings(args.env, args.algo),
+                **check_settings(config_cls, parse_settings(args.set))}
+    steps = args.timesteps or defaults.budget(args.env, args.algo)
+    if steps is None:
+        raise UsageError(f"--timesteps: required for --env {args.env} --algo {args.algo} (the defaults "
+                         f"table has no budget for it); for example --timesteps 1e6")
+    return Run(args.out, args.env, args.algo, 0 if args.seed is None else args.seed, settings,
+               parse_settings(args.env_set, "--env-set"), steps)
+
+
+def _check_buildable(run: Run) -> None:
+    """The config, env and policy build: a bad value or an env the algorithm cannot
+    train is a UsageError here, before anything is written."""
     module, _ = TRAINERS[run.algo]
-    make_policy, like = module.policy_spec(run.env, run.config, run.env_kwargs)
-    if checkpoint.latest_step(run.path("policy")) is None:
-        raise SystemExit(f"--run {run.folder}: no saved policy (has training finished?)")
-    params, _ = checkpoint.restore(run.path("policy"), like=like)
-    return make_policy, params
+    try:
+        config = run.config
+    except (TypeError, ValueError) as error:
+        raise UsageError(f"--set: {error}") from error
+    try:
+        registry.make(run.env, **run.env_kwargs)
+    except (TypeError, ValueError, KeyError) as error:
+        raise UsageError(f"--env-set: {error}") from error
+    try:
+        module.policy_spec(run.env, config, run.env_kwargs)
+    except (TypeError, ValueError, KeyError, NotImplementedError) as error:
+        raise UsageError(f"--algo {run.algo} on --env {run.env}: {error}") from error
+
+
+def checked_run(args) -> Run:
+    """The run `args` describe, every argument checked; nothing is written."""
+    run = _resumed(args) if args.resume else _new_run(args)
+    _check_buildable(run)
+    for name in args.logger:
+        if name in LOGGER_MODULES:
+            module, extra = LOGGER_MODULES[name]
+            need_module(module, f"--logger {name}", extra)
+    return run
 
 
 def _eval_env(run: Run, batch_size: int):
+    module, _ = TRAINERS[run.algo]
     config = dataclasses.replace(run.config, num_eval_envs=batch_size)
-    return setup.config_envs(run.env, config, 1, False, run.env_kwargs)[1]
+    return module.TRAINER.envs(run.env, config, run.env_kwargs)[1]
 
 
-# -- progress and outputs ---------------------------------------------------------------------
+def _resume_hint(run: Run) -> str:
+    return f"gambol train --out {run.folder} --resume"
 
-class Progress:
-    """A text progress bar (steps, steps/s, reward, ETA) on stderr, and every
-    report appended to `metrics.jsonl`."""
-
-    def __init__(self, total_steps: int, metrics_path: str, stream=sys.stderr):
-        self.total, self.metrics_path, self.stream = total_steps, metrics_path, stream
-        self.start = time.perf_counter()
-        self.first_steps = None
-
-    def __call__(self, steps: int, metrics: dict) -> None:
-        seconds = time.perf_counter() - self.start
-        with open(self.metrics_path, "a") as f:
-            f.write(json.dumps({"step": steps, "seconds": seconds, **metrics}) + "\n")
-        if self.first_steps is None:
-            self.first_steps, self.start = steps, time.perf_counter()
-            rate = 0.0
-        else:
-            rate = (steps - self.first_steps) / max(seconds, 1e-9)
-        eta = max(self.total - steps, 0) / rate if rate > 0 else float("nan")
-        width, done = 30, min(steps / self.total, 1.0)
-        bar = "#" * int(width * done) + "-" * (width - int(width * done))
-        eta_text = time.strftime("%H:%M:%S", time.gmtime(eta)) if np.isfinite(eta) else "--:--:--"
-        self.stream.write(f"\r[{bar}] {steps:,}/{self.total:,} steps  {rate:,.0f} steps/s  "
-                          f"reward {_reward(metrics):.2f}  ETA {eta_text}")
-        self.stream.flush()
-
-    def close(self) -> None:
-        self.stream.write("\n")
-
-
-def _reward(metrics: dict) -> float:
-    """`eval/episode_reward`, or the sum over teams of a multi-agent env's."""
-    values = [v for k, v in metrics.items() if k.startswith("eval/episode_reward")]
-    return float(sum(values)) if values else float("nan")
-
-
-def plot_rewards(metrics_path: str, png_path: str) -> None:
-    """The evaluation reward against env steps, from `metrics.jsonl`."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    with open(metrics_path) as f:
-        rows = [json.loads(line) for line in f if line.strip()]
-    keys = sorted({k for r in rows for k in r if k.startswith("eval/episode_reward")})
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for key in keys:
-        points = sorted((r["step"], r[key]) for r in rows if key in r)
-        ax.plot(*zip(*points), marker="o", label=key.removeprefix("eval/"))
-    ax.set_xlabel("env steps")
-    ax.set_ylabel("episode reward")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(png_path, dpi=80)
-    plt.close(fig)
-
-
-MAX_GIF_FRAMES = 150
-
-
-def render_rollout(run: Run, make_policy, params, gif_path: str, seed: int = 0) -> list[str]:
-    """One deterministic episode rendered to `gif_path` (at most `MAX_GIF_FRAMES` + 1
-    frames, evenly strided) and, for rigid-body envs, to a self-contained 3D player next
-    to it (`.html`, every step); returns the paths written (none, with a message, if the
-    env cannot render)."""
-    import imageio.v2 as imageio
-
-    env = _eval_env(run, 1)
-    policy = make_policy(params, deterministic=True)
-
-    @jax.jit
-    def rollout(key):
-        def body(state, key):
-            state = env.step(state, policy(state.obs, key)[0])
-            return state, state
-        first = env.reset(key)
-        _, states = jax.lax.scan(body, first, jax.random.split(key, run.config.episode_length))
-        return first, states
-
-    first, states = jax.device_get(rollout(jax.random.PRNGKey(seed)))
-    try:
-        frames = [env.render(first)]
-    except NotImplementedError as error:
-        print(f"render: skipped, {error}")
-        return []
-    done = np.asarray(states.done).reshape(run.config.episode_length, -1).all(axis=1)
-    length = int(np.argmax(done)) + 1 if done.any() else run.config.episode_length
-    stride = -(-length // MAX_GIF_FRAMES)          # long episodes: every stride-th step
-    for t in range(stride - 1, length, stride):
-        frames.append(env.render(jax.tree.map(lambda x: x[t], states)))
-    imageio.mimsave(gif_path, frames, duration=0.05 * stride, loop=0)
-    written = [gif_path]
-    system = getattr(env.unwrapped, "sys", None)
-    if system is not None:                     # a rigid-body env: its qp per agent step
-        from gambol.envs.rigid_render import trajectory_html
-        qps = jax.tree.map(lambda f, x: np.concatenate([f[None, 0], x[:length, 0]]),
-                           first.pipeline_state, states.pipeline_state)
-        html_path = os.path.splitext(gif_path)[0] + ".html"
-        repeat = getattr(run.config, "action_repeat", 1)
-        trajectory_html(system, qps, html_path, fps=1.0 / (float(system.dt) * repeat),
-                        title=f"gambol: {run.algo} on {run.env}")
-        written.append(html_path)
-    return written
-
-
-# -- commands -------------------------------------------------------------------------------
 
 def train(args) -> dict:
     if args.coordinator is not None:
         parallel.initialize(args.coordinator, args.num_processes, args.process_id)
     lead = jax.process_index() == 0        # writes the run's files; every process checkpoints
-    run = Run(args.out, args.env, args.algo, args.seed, parse_settings(args.set),
-              parse_settings(args.env_set, "--env-set"))
-    os.makedirs(run.folder, exist_ok=True)
-    if os.path.isfile(run.path("run.json")) and not args.resume:
-        raise SystemExit(f"--out {run.folder}: already holds a run; pass --resume to continue it "
-                         f"or choose another folder")
-    if args.resume and os.path.isfile(run.path("run.json")):
-        saved = Run.load(run.folder)
-        if checkpoint.to_json(saved) != checkpoint.to_json(run):
-            raise SystemExit(f"--resume: {run.folder} was trained with {saved}, not these arguments")
+    run = checked_run(args)
+    created = not os.path.exists(run.folder)
     if jax.process_count() > 1:       # every process has read the folder before it changes
         multihost_utils.sync_global_devices("gambol train: folder checked")
+    os.makedirs(run.folder, exist_ok=True)
+    loggers = make_loggers(run, args.logger) if lead else []
+    progress = Progress(run.timesteps) if lead else None
+
+    def report(steps, metrics):
+        for log in (*loggers, progress):
+            log(steps, metrics)
+
     module, _ = TRAINERS[run.algo]
-    progress = Progress(args.timesteps, run.path("metrics.jsonl")) if lead else None
     if lead:
         run.save()
     try:
         make_policy, params, metrics = module.train(
-            run.env, args.timesteps, env_kwargs=run.env_kwargs, seed=run.seed, progress_fn=progress,
-            checkpoint_dir=run.path("checkpoints"), checkpoint_every=args.checkpoint_every,
-            resume=args.resume, **run.settings)
-    finally:
+            run.env, run.timesteps, env_kwargs=run.env_kwargs, seed=run.seed,
+            progress_fn=report if lead else None, checkpoint_dir=run.path("checkpoints"),
+            checkpoint_every=args.checkpoint_every, resume=args.resume, **run.settings)
+    except BaseException as error:
+        saved = checkpoint.latest_step(run.path("checkpoints"))
         if lead:
             progress.close()
+            for log in loggers:
+                log.close()
+        if created and saved is None and lead:      # nothing worth keeping: leave no folder behind
+            shutil.rmtree(run.folder, ignore_errors=True)
+        if lead and progress.steps is None and isinstance(error, (TypeError, ValueError)):
+            raise UsageError(str(error)) from error     # the trainer refused the settings
+        if isinstance(error, KeyboardInterrupt):
+            if saved is None:
+                raise UsageError("interrupted before the first checkpoint; nothing was kept",
+                                 INTERRUPTED) from None
+            raise UsageError(f"interrupted; checkpoint {saved} (step {progress.steps or 0:,}) is in "
+                             f"{run.path('checkpoints')}; continue with: {_resume_hint(run)}",
+                             INTERRUPTED) from None
+        raise
+    if lead:
+        progress.close()
+        for log in loggers:
+            log.close()
     # a resumed run replaces the policy saved before: a new step, the last one kept
     previous = checkpoint.latest_step(run.path("policy")) or 0
     checkpoint.save(run.path("policy"), previous + 1, params, {"env": run.env, "algo": run.algo},
@@ -278,37 +259,69 @@ def train(args) -> dict:
     if not lead:
         return metrics
     plot_rewards(run.path("metrics.jsonl"), run.path("reward_curve.png"))
-    print(f"{run.folder}: eval/episode_reward {_reward(metrics):.3f}; policy in {run.path('policy')}")
+    print(f"{run.folder}: eval/episode_reward {reward(metrics):.3f}; policy in {run.path('policy')}")
     if not args.no_render:
-        for path in render_rollout(run, make_policy, params, run.path("rollout.gif"), run.seed):
+        written = render_rollout(run, _eval_env(run, 1), make_policy, params, run.path("rollout.gif"),
+                                 run.seed)
+        for path in written:
             print(f"rollout: {path}")
     return metrics
 
 
+# -- eval and render ---------------------------------------------------------------------------
+
+def _saved(folder: str):
+    try:
+        run = Run.load(folder)
+        return run, *load_policy(run)
+    except FileNotFoundError as error:
+        raise UsageError(f"--run {error}") from None
+
+
 def evaluate(args) -> float:
-    run = Run.load(args.run)
-    make_policy, params = load_policy(run)
+    run, make_policy, params = _saved(args.run)
     episodes = args.episodes or run.config.num_eval_envs
     evaluator = make_evaluator(_eval_env(run, episodes), make_policy, run.config.episode_length)
-    reward = _reward({k: float(v) for k, v in evaluator(params, jax.random.PRNGKey(args.seed)).items()})
-    print(f"{run.folder}: mean return over {episodes} episodes: {reward:.3f}")
-    return reward
+    value = reward({k: float(v) for k, v in evaluator(params, jax.random.PRNGKey(args.seed)).items()})
+    print(f"{run.folder}: mean return over {episodes} episodes: {value:.3f}")
+    return value
 
 
 def render(args) -> str | None:
-    run = Run.load(args.run)
-    make_policy, params = load_policy(run)
-    path = args.out or run.path("rollout.gif")
-    written = render_rollout(run, make_policy, params, path, args.seed)
-    for written_path in written:
-        print(f"rollout: {written_path}")
+    if args.out is not None:
+        check_video_path(args.out)
+    run, make_policy, params = _saved(args.run)
+    written = render_rollout(run, _eval_env(run, 1), make_policy, params,
+                             args.out or run.path("rollout.gif"), args.seed)
+    for path in written:
+        print(f"rollout: {path}")
     return written[0] if written else None
 
 
+# -- entry points ------------------------------------------------------------------------------
+
+COMMANDS = {"train": train, "eval": evaluate, "render": render}
+
+
 def main(argv: Sequence[str] | None = None):
-    """Runs one command; returns what it computed (metrics, the mean return, the GIF path)."""
-    args = _parser().parse_args(argv)
-    return {"train": train, "eval": evaluate, "render": render}[args.command](args)
+    """Runs one command; returns what it computed (metrics, the mean return, the
+    video's path). A UsageError (or Ctrl-C) prints one line on stderr and exits
+    with status 2 (130); `--debug` raises it with its traceback instead."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = _parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except UsageError as error:
+        if "--debug" in argv:
+            raise
+        message, status = (error.args + (2,))[:2]
+        print(f"gambol: {message}", file=sys.stderr)
+        raise SystemExit(status) from None
+    except KeyboardInterrupt:
+        if "--debug" in argv:
+            raise
+        print("gambol: interrupted", file=sys.stderr)
+        raise SystemExit(INTERRUPTED) from None
 
 
 def console() -> int:
