@@ -1,5 +1,7 @@
-"""training/checkpoint.py and resume: a resumed run ends with the parameters of an
-uninterrupted one; a half-written checkpoint is ignored; a changed config is refused."""
+"""training/checkpoint.py and resume (training/loop.py): a resumed run ends with the
+parameters of an uninterrupted one, whether it was interrupted (Ctrl-C saves the last
+iteration) or finished with fewer steps and is continued to more; a half-written
+checkpoint is ignored; a changed config is refused."""
 
 import os
 import shutil
@@ -9,33 +11,63 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gambol.training import apg, checkpoint, ppo, sac
+from gambol.training import apg, checkpoint, loop, ppo, sac
 
 PPO_SMALL = dict(num_envs=4, episode_length=20, unroll_length=8, num_minibatches=2, update_epochs=1,
                  policy_hidden=(8,), value_hidden=(8,), num_evals=4, num_eval_envs=2)
+# max_replay_size left to its default: room for every transition of the run's budget
 SAC_SMALL = dict(num_envs=4, episode_length=20, num_evals=4, num_eval_envs=2, batch_size=16,
-                 min_replay_size=16, max_replay_size=256, policy_hidden=(8,), q_hidden=(8,))
+                 min_replay_size=16, policy_hidden=(8,), q_hidden=(8,))
 APG_SMALL = dict(num_envs=4, episode_length=20, horizon_length=4, hidden=(8,), num_evals=3,
                  num_eval_envs=2)
 
 
-class Interrupted(Exception):
-    pass
-
-
-def _interrupt_after(iterations):
+def _ctrl_c_after(iterations):
+    """A progress_fn that presses Ctrl-C (raises KeyboardInterrupt) after `iterations`."""
     reports = []
 
     def progress(steps, metrics):
         reports.append(steps)
         if len(reports) == iterations + 1:    # the first report is the untrained policy
-            raise Interrupted
+            raise KeyboardInterrupt
     return progress
 
 
 def _assert_same(a, b):
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def _assert_close(a, b):
+    """Equal up to float rounding: iterations of other lengths are other XLA programs."""
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def ppo_full(tmp_path_factory):
+    """An uninterrupted PPO run of 192 steps (6 updates in 3 iterations), checkpointed."""
+    directory = tmp_path_factory.mktemp("ppo_full")
+    reports = []
+    _, params, _ = ppo.train("pendulum", 192, seed=1, checkpoint_dir=str(directory),
+                             progress_fn=lambda s, m: reports.append(s), **PPO_SMALL)
+    return directory, params, reports
+
+
+@pytest.fixture(scope="module")
+def sac_full():
+    """An uninterrupted SAC run of 64 transitions: 16 of prefill, then 12 env steps of 4
+    members in 3 iterations."""
+    return sac.train("pendulum", 64, seed=2, **SAC_SMALL)[1]
+
+
+def test_schedule_ends_iterations_where_an_uninterrupted_run_does():
+    assert loop.split_budget(192, 32, 3) == (3, 2)
+    assert loop.split_budget(100, 32, 3) == (3, 2)      # 4 updates round up to 3 x 2
+    assert loop.schedule(0, 6, 2) == [2, 2, 2]
+    assert loop.schedule(3, 6, 2) == [1, 2]
+    assert loop.schedule(4, 6, 2) == [2]
+    assert loop.schedule(6, 6, 2) == [] and loop.schedule(8, 6, 2) == []
 
 
 def _keep_only(directory, step):
@@ -69,11 +101,9 @@ def test_save_restore_keeps_the_latest_and_the_metadata(tmp_path):
         checkpoint.restore(tmp_path / "empty", like=tree)
 
 
-def test_ppo_resumes_from_a_checkpoint_to_the_uninterrupted_result(tmp_path):
-    full_dir, resumed_dir = tmp_path / "full", tmp_path / "resumed"
-    reports = []
-    _, full, _ = ppo.train("pendulum", 192, seed=1, checkpoint_dir=str(full_dir),
-                           progress_fn=lambda s, m: reports.append(s), **PPO_SMALL)
+def test_ppo_resumes_from_a_checkpoint_to_the_uninterrupted_result(tmp_path, ppo_full):
+    full_dir, full, reports = ppo_full
+    resumed_dir = tmp_path / "resumed"
     assert reports == [0, 64, 128, 192] and checkpoint.latest_step(full_dir) == 3
     # the run as it was after iteration 1, with a save of iteration 2 cut short
     shutil.copytree(full_dir, resumed_dir)
@@ -92,24 +122,63 @@ def test_ppo_resumes_from_a_checkpoint_to_the_uninterrupted_result(tmp_path):
                   learning_rate=1e-3, **PPO_SMALL)
 
 
-def test_sac_interrupted_and_resumed_equals_uninterrupted_replay_buffer_included(tmp_path):
-    _, full, _ = sac.train("pendulum", 64, seed=2, **SAC_SMALL)
-    with pytest.raises(Interrupted):
-        sac.train("pendulum", 64, seed=2, checkpoint_dir=str(tmp_path),
-                  progress_fn=_interrupt_after(1), **SAC_SMALL)
+def test_ctrl_c_saves_the_last_iteration_and_sac_resumes_to_the_uninterrupted_result(
+        tmp_path, sac_full):
+    # checkpoint_every=3: only the interrupt saves iteration 1
+    with pytest.raises(KeyboardInterrupt):
+        sac.train("pendulum", 64, seed=2, checkpoint_dir=str(tmp_path), checkpoint_every=3,
+                  progress_fn=_ctrl_c_after(1), **SAC_SMALL)
     assert checkpoint.latest_step(tmp_path) == 1
     _, resumed, metrics = sac.train("pendulum", 64, seed=2, checkpoint_dir=str(tmp_path),
                                     resume=True, **SAC_SMALL)
-    _assert_same(resumed, full)
-    assert metrics["training/env_steps"] >= 64
+    _assert_same(resumed, sac_full)
+    assert metrics["training/env_steps"] == 64
 
 
-def test_apg_resumes_from_a_checkpoint_to_the_uninterrupted_result(tmp_path):
-    _, full, _ = apg.train("pendulum", 96, seed=3, checkpoint_dir=str(tmp_path), **APG_SMALL)
-    _keep_only(tmp_path, 1)
-    _, resumed, _ = apg.train("pendulum", 96, seed=3, checkpoint_dir=str(tmp_path), resume=True,
-                              **APG_SMALL)
+def test_a_finished_ppo_run_continued_to_more_steps_equals_an_uninterrupted_run(tmp_path, ppo_full):
+    _, full, _ = ppo_full
+    # 96 steps: 3 updates (3 iterations of 1); continued to 192: iterations of 1, then 2 updates
+    ppo.train("pendulum", 96, seed=1, checkpoint_dir=str(tmp_path), **PPO_SMALL)
+    reports = []
+    _, continued, _ = ppo.train("pendulum", 192, seed=1, checkpoint_dir=str(tmp_path), resume=True,
+                                progress_fn=lambda s, m: reports.append(s), **PPO_SMALL)
+    assert reports == [128, 192] and checkpoint.latest_step(tmp_path) == 5
+    _assert_close(continued, full)
+    # a finished run asked for no more steps is returned as it is
+    _, again, metrics = ppo.train("pendulum", 192, seed=1, checkpoint_dir=str(tmp_path),
+                                  resume=True, **PPO_SMALL)
+    _assert_same(again, continued)
+    assert np.isfinite(metrics["eval/episode_reward"])
+
+
+def test_a_finished_sac_run_continued_grows_its_buffer_and_equals_an_uninterrupted_run(
+        tmp_path, sac_full):
+    # 40 transitions: 16 prefill + 6 env steps (buffer of 40); continued to 64 (buffer of 64)
+    sac.train("pendulum", 40, seed=2, checkpoint_dir=str(tmp_path), **SAC_SMALL)
+    _, continued, metrics = sac.train("pendulum", 64, seed=2, checkpoint_dir=str(tmp_path),
+                                      resume=True, **SAC_SMALL)
+    assert metrics["training/env_steps"] == 64
+    _assert_close(continued, sac_full)
+
+
+def test_a_fresh_run_into_a_folder_holding_a_run_is_refused(ppo_full):
+    full_dir, _, _ = ppo_full
+    with pytest.raises(ValueError, match="already holds a run \\(checkpoint 3\\); pass resume=True"):
+        ppo.train("pendulum", 192, seed=1, checkpoint_dir=str(full_dir), **PPO_SMALL)
+
+
+def test_apg_resumes_and_continues_to_the_uninterrupted_result(tmp_path):
+    _, full, _ = apg.train("pendulum", 96, seed=3, checkpoint_dir=str(tmp_path / "full"),
+                           **APG_SMALL)
+    _keep_only(tmp_path / "full", 1)
+    _, resumed, _ = apg.train("pendulum", 96, seed=3, checkpoint_dir=str(tmp_path / "full"),
+                              resume=True, **APG_SMALL)
     _assert_same(resumed, full)
+    # 48 steps: 3 windows (3 iterations of 1); continued to 96: 1 window, then 2
+    apg.train("pendulum", 48, seed=3, checkpoint_dir=str(tmp_path / "short"), **APG_SMALL)
+    _, continued, _ = apg.train("pendulum", 96, seed=3, checkpoint_dir=str(tmp_path / "short"),
+                                resume=True, **APG_SMALL)
+    _assert_close(continued, full)
 
 
 def test_resume_needs_a_directory():
