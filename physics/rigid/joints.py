@@ -113,6 +113,12 @@ def group_forces(group, qp, actuation):
     # one-sided spring back inside [lo, hi]
     past = jnp.clip(angles, lo, hi) - angles                        # < 0 above hi, > 0 below lo
     about = group.limit_strength * past
+    c = group.limit_damping
+    if not (isinstance(c, (float, np.floating, np.ndarray)) and np.all(c == 0)):   # a literal 0: the term is absent
+        # a damper while past the limit, clipped so the limit torque never points outward:
+        # dE/dt = -c speed^2, or (clipped) -k past speed < 0 on the way back in
+        about = jnp.where(past > 0, jnp.maximum(about - c * speed, 0.0),
+                          jnp.where(past < 0, jnp.minimum(about - c * speed, 0.0), about))
     # actuators: torque, zero where it would push a DoF further past its limit;
     # angle servo towards the target
     torque, target = actuation[0], actuation[1]

@@ -56,6 +56,7 @@ def internal_system(sys):
         spring_damping=as_literal(_scalars(g.spring_damping)),
         angular_damping=as_literal(_scalars(g.angular_damping)),
         limit_strength=as_literal(_scalars(g.limit_strength)),
+        limit_damping=as_literal(_scalars(g.limit_damping)),
         limits=_vectors(_host(g.limits).swapaxes(0, 1)),                    # [2, dof, J, 1]
         torque_strength=as_literal(_scalars(g.torque_strength)),
         angle_strength=as_literal(_scalars(g.angle_strength)))

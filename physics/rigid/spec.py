@@ -85,6 +85,9 @@ class Joint:
     angular_damping: c_a on the relative angular velocity.
     limit_strength: one-sided spring at the angle limits; default k for 1 and
         2 DoF, 2000 for 3 DoF (the Brax paper's engine).
+    limit_damping: c of a damper -c * speed on each DoF while it is past a
+        limit (the limit torque never pulls it further out); default 0, the
+        Brax paper's engine.
     """
     name: str
     parent: str
@@ -97,6 +100,7 @@ class Joint:
     spring_damping: float | None = None
     angular_damping: float = 0.0
     limit_strength: float | None = None
+    limit_damping: float = 0.0
 
     @property
     def dof(self) -> int:
@@ -264,6 +268,7 @@ def validate(spec: SystemSpec) -> None:
             _vec(where, f, getattr(j, f))
         _num(where, "stiffness", j.stiffness, 0.0)
         _num(where, "angular_damping", j.angular_damping, 0.0)
+        _num(where, "limit_damping", j.limit_damping, 0.0)
         for f in ("spring_damping", "limit_strength"):
             if getattr(j, f) is not None:
                 _num(where, f, getattr(j, f), 0.0)

@@ -38,6 +38,7 @@ class JointGroup:
     spring_damping: jnp.ndarray    # [J]
     angular_damping: jnp.ndarray   # [J]
     limit_strength: jnp.ndarray    # [J]
+    limit_damping: jnp.ndarray     # [J]
     limits: jnp.ndarray            # [J, dof, 2] radians
     torque_strength: jnp.ndarray   # [J] strength * gear of a torque actuator, else 0
     angle_strength: jnp.ndarray    # [J] strength * gear of an angle actuator, else 0
@@ -128,6 +129,7 @@ def _joint_group(spec: SystemSpec, dof: int, slot0: dict, dtype) -> JointGroup:
         angular_damping=_f([j.angular_damping for j in joints], dtype),
         limit_strength=_f([(j.stiffness if dof < 3 else 2000.0) if j.limit_strength is None
                            else j.limit_strength for j in joints], dtype),
+        limit_damping=_f([j.limit_damping for j in joints], dtype),
         limits=_f(np.deg2rad([j.limits for j in joints]), dtype),
         torque_strength=_f([strength(j, "torque") for j in joints], dtype),
         angle_strength=_f([strength(j, "angle") for j in joints], dtype),
