@@ -57,7 +57,8 @@ Run (from the repository root):
   both sides then run as subprocesses of this script, alternating for --rounds rounds (default
   2, the order swapped each round) so machine load hits both alike. SUMMARY adds `baseline`:
   per comparison the medians over rounds of compile s and of steps/s (each run's median over its
-  iterations) and the ratios this gambol / baseline.
+  iterations), of compile and iteration process-CPU seconds (less disturbed by other jobs than
+  wall seconds; see cpu_figures), and the ratios this gambol / baseline.
     .venv/bin/python benchmarks/training.py --quick --only ppo,sac --no-brax \
         --baseline /tmp/gambol_before/.venv/bin/python
 Output: one JSON line per run on stdout (progress = [step, wall s, eval reward] per evaluation),
@@ -210,6 +211,7 @@ def run_gambol(run, seed=0):
             compile_s.update(compile_s=clock.largest_since_mark(),
                              compile_window_s=clock.total_since_mark())
         log.append(dict(step=int(step), wall_s=time.perf_counter() - start,
+                        cpu_s=time.process_time(),
                         reward=reward_of(metrics),
                         sps=float(metrics['training/sps']) if 'training/sps' in metrics else None,
                         training={k[9:]: float(v) for k, v in metrics.items()
@@ -230,6 +232,7 @@ def run_gambol(run, seed=0):
                   final_eval_reward=log[-1]['reward'], final_params_finite=finite,
                   progress=[[r['step'], r['wall_s'], r['reward']] for r in log],
                   training_sps=[r['sps'] for r in log[1:]],
+                  window_cpu_s=[b['cpu_s'] - a['cpu_s'] for a, b in zip(log, log[1:])],
                   training_metrics=[r['training'] for r in log[1:]])
     return record, (make_policy, params)
 
@@ -294,9 +297,19 @@ def steady_sps(record):
     return statistics.median(sps) if sps else None
 
 
+def cpu_figures(record):
+    """`(compile, iteration)` in process CPU seconds, which other jobs on the machine disturb
+    far less than wall seconds: the window from the first report to the second holds the
+    compile, one iteration and one evaluation, the next window one iteration and one
+    evaluation; their difference is the compile."""
+    cpu = record.get('window_cpu_s') or []
+    return (cpu[0] - cpu[1], cpu[1]) if len(cpu) >= 2 else (None, None)
+
+
 def baseline_summary(records):
     """Per comparison: medians over rounds of compile s and steady steps/s of this gambol and
-    the baseline, and the ratios gambol / baseline."""
+    the baseline (wall clock), of compile and iteration CPU seconds (`cpu_figures`), and the
+    ratios gambol / baseline."""
     out = {}
     for name in dict.fromkeys(r['comparison'] for r in records):
         entry = {}
@@ -305,11 +318,16 @@ def baseline_summary(records):
                     and 'error' not in r]
             compiles = [r['compile_s'] for r in runs if r.get('compile_s')]
             sps = [x for x in map(steady_sps, runs) if x]
+            cpu = [cpu_figures(r) for r in runs]
+            for i, what in enumerate(('compile_cpu_s', 'iteration_cpu_s')):
+                values = [c[i] for c in cpu if c[i] is not None]
+                entry[f'{key}_{what}'] = statistics.median(values) if values else None
+                entry[f'{key}_{what}_runs'] = values
             entry[f'{key}_compile_s'] = statistics.median(compiles) if compiles else None
             entry[f'{key}_sps'] = statistics.median(sps) if sps else None
             entry[f'{key}_compile_s_runs'] = compiles
             entry[f'{key}_sps_runs'] = sps
-        for what in ('compile_s', 'sps'):
+        for what in ('compile_s', 'sps', 'compile_cpu_s', 'iteration_cpu_s'):
             a, b = entry[f'after_{what}'], entry[f'before_{what}']
             entry[f'ratio_{what}'] = a / b if a and b else None
         out[name] = entry
@@ -513,7 +531,8 @@ def main():
     for name, e in extra.get('baseline', {}).items():
         print(f'{name:<10} compile s {e["after_compile_s"]} vs baseline {e["before_compile_s"]} '
               f'(x{e["ratio_compile_s"]}); steps/s {e["after_sps"]} vs baseline {e["before_sps"]} '
-              f'(x{e["ratio_sps"]})', file=sys.stderr)
+              f'(x{e["ratio_sps"]}); CPU s compile x{e["ratio_compile_cpu_s"]}, '
+              f'iteration x{e["ratio_iteration_cpu_s"]}', file=sys.stderr)
 
 
 if __name__ == '__main__':
