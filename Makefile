@@ -48,3 +48,23 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(OLD_VENV) outputs .pytest_cache
+
+# stable-baselines3 (and torch's CPU wheel) in a venv of their own: the `sb3` extra is never a core
+# dependency, so its tests (tests/envs/test_sb3_adapter.py, skipped in `make test`) run here.
+.PHONY: test-sb3
+SB3_VENV  := .venv-sb3
+SB3_BIN   := $(SB3_VENV)/bin
+SB3_STAMP := $(SB3_VENV)/.installed
+
+$(SB3_STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(SB3_VENV)
+	$(SB3_BIN)/python -m pip install --quiet --upgrade pip
+	$(SB3_BIN)/python -m pip install --quiet -r requirements.lock
+	$(SB3_BIN)/python -m pip install --quiet torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
+		|| $(SB3_BIN)/python -m pip install --quiet torch==2.13.0
+	$(SB3_BIN)/python -m pip install --quiet stable-baselines3==2.9.2
+	$(SB3_BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(SB3_STAMP)
+
+test-sb3: $(SB3_STAMP)
+	$(SB3_BIN)/python -m pytest -q tests/envs/test_sb3_adapter.py

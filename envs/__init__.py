@@ -60,6 +60,12 @@ def to_gymnasium_vector(env_or_name, num_envs: int, **kwargs):
     return fn(env_or_name, num_envs, **kwargs)
 
 
+def to_sb3_vecenv(env_or_name, num_envs: int, **kwargs):
+    """A stable-baselines3 `VecEnv` over a batch (needs the sb3 extra); see `gambol.envs.sb3_adapter`."""
+    from gambol.envs.sb3_adapter import to_sb3_vecenv as fn
+    return fn(env_or_name, num_envs, **kwargs)
+
+
 def to_pettingzoo(env_or_name, **kwargs):
     """A `pettingzoo.ParallelEnv` over a multi-agent env (needs the pettingzoo extra)."""
     from gambol.envs.pettingzoo_adapter import to_pettingzoo as fn
