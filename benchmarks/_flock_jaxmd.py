@@ -9,6 +9,8 @@ without obstacles or predators (JAX MD paper, section 4.3): with d_ij = R_j - R_
   cohesion   1/2 J_c (1 - hat(Delta_i).N_i)^2, Delta_i the mean visible d_ij within D_c  (d held fixed)
 
 pairs summed over the Dense list with a factor 1/2; "held fixed" = lax.stop_gradient.
+(The JAX MD notebook's own all-pairs model, its epsilons included, is replicated in
+_flock_notebook.py, which writes the fidelity fixture of tests/envs/test_flocking.py.)
 Step (overdamped Euler): F = -grad E (jax.grad w.r.t. positions and headings),
 R <- shift(R, dt (v N + F_R)), theta <- theta + dt F_theta, then nbrs.update(R).
 
