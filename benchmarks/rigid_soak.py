@@ -44,7 +44,8 @@ sys.path.insert(0, __import__('os').path.dirname(__file__))
 from _common import machine_info  # noqa: E402
 
 ENVS = ('ant', 'halfcheetah', 'humanoid', 'grasp', 'fetch',
-        'mjcf_ant', 'mjcf_halfcheetah', 'mjcf_hopper', 'mjcf_walker2d')
+        'mjcf_ant', 'mjcf_halfcheetah', 'mjcf_hopper', 'mjcf_walker2d', 'mjcf_humanoid', 'mjcf_swimmer',
+        'mjcf_reacher', 'mjcf_inverted_pendulum', 'mjcf_inverted_double_pendulum')
 CHUNK = 1000          # steps per jitted scan
 
 

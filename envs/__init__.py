@@ -17,6 +17,7 @@ from gambol.envs.grasp import Grasp
 from gambol.envs.halfcheetah import Halfcheetah
 from gambol.envs.humanoid import Humanoid
 from gambol.envs.mjcf_envs import AntV5, HalfCheetahV5, HopperV5, HumanoidV5, MjcfEnv, Walker2dV5
+from gambol.envs.mjcf_classic import InvertedDoublePendulumV5, InvertedPendulumV5, ReacherV5, SwimmerV5
 from gambol.envs.recovery import grow_neighbor_lists, rollout
 from gambol.envs.pendulum import Pendulum, PendulumParams
 from gambol.envs.reacher import PointReacher, ReacherParams
@@ -45,6 +46,10 @@ register("mjcf_halfcheetah", HalfCheetahV5)
 register("mjcf_hopper", HopperV5)
 register("mjcf_walker2d", Walker2dV5)
 register("mjcf_humanoid", HumanoidV5)
+register("mjcf_swimmer", SwimmerV5)
+register("mjcf_reacher", ReacherV5)
+register("mjcf_inverted_pendulum", InvertedPendulumV5)
+register("mjcf_inverted_double_pendulum", InvertedDoublePendulumV5)
 # `register` also registers each with gymnasium: "gambol/<name>-v<version>" (gymnasium_adapter.py)
 
 

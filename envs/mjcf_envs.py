@@ -80,9 +80,9 @@ import numpy as np
 
 from gambol.envs.base import Box
 from gambol.envs.rigid_env import RigidEnv
-from gambol.physics.rigid import QP, build_system, default_qp, joint_angles
+from gambol.physics.rigid import QP, build_system, default_qp, joint_angles, step_with_info
 from gambol.physics.rigid.math import cross, inv_rotate, normalize, quat_mul, quat_to_matrix, rotate
-from gambol.physics.rigid.mjcf import MjcfWarning, import_mjcf
+from gambol.physics.rigid.mjcf import SUBSTEPS, MjcfWarning, import_mjcf
 
 
 def gymnasium_xml(name: str) -> pathlib.Path:
@@ -92,12 +92,12 @@ def gymnasium_xml(name: str) -> pathlib.Path:
 
 
 @functools.lru_cache(maxsize=None)
-def load_gymnasium_mjcf(name: str):
+def load_gymnasium_mjcf(name: str, substeps: int = SUBSTEPS):
     """`import_mjcf(strict=False)` of a gymnasium asset; its approximations are
     the ones `rigid/mjcf.py` documents (listed in `.warnings`)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MjcfWarning)
-        return import_mjcf(gymnasium_xml(name), strict=False)
+        return import_mjcf(gymnasium_xml(name), strict=False, substeps=substeps)
 
 
 class MjcfEnv(RigidEnv):
@@ -108,6 +108,7 @@ class MjcfEnv(RigidEnv):
     version = "5"
     xml = ""
     frame_skip = 1
+    substeps = SUBSTEPS          # engine substeps per MJCF timestep
     reset_noise_scale = 0.0
     gaussian_velocity_noise = False
     skipped_qpos = 1
@@ -120,7 +121,7 @@ class MjcfEnv(RigidEnv):
     extra_metrics = ("x_position", "x_velocity")
 
     def __init__(self, system=None):
-        self.mjcf = load_gymnasium_mjcf(self.xml)
+        self.mjcf = load_gymnasium_mjcf(self.xml, self.substeps)
         spec = self.mjcf.spec
         if system is None:
             system = build_system(dataclasses.replace(spec, dt=spec.dt * self.frame_skip,
@@ -139,8 +140,7 @@ class MjcfEnv(RigidEnv):
         self.action_spec = Box((len(lo),), low=lo, high=hi)
         slot0 = np.cumsum([0] + [len(j.limits) for j in spec.joints])
         self._slot = {j.name: int(s) for j, s in zip(spec.joints, slot0)}
-        self._offset = np.subtract(self.mjcf.rest_origin[self.root_body], self.mjcf.rest_position[self.root_body])
-        self._origin0 = np.asarray(self.mjcf.rest_origin[self.root_body])
+        self._substeps = spec.substeps * self.frame_skip
 
     @property
     def metadata(self) -> dict:
@@ -157,12 +157,14 @@ class MjcfEnv(RigidEnv):
         return jnp.ones((), bool)
 
     # -- generalized coordinates ---------------------------------------------------
-    def origin(self, qp: QP):
-        """(position [3], velocity [3]) of the root's MJCF body frame origin:
-        x_o = x + R r, v_o = v + ω × R r (r: the origin from the centre of mass
-        at the initial pose)."""
-        t = self.torso
-        arm = rotate(jnp.asarray(self._offset, qp.pos.dtype), qp.rot[t])
+    def origin(self, qp: QP, body: int | None = None):
+        """(position [3], velocity [3]) of the MJCF body frame origin of the
+        root (or of engine `body`): x_o = x + R r, v_o = v + ω × R r (r: the
+        origin from the centre of mass at the initial pose)."""
+        t = self.torso if body is None else body
+        name = self.sys.body_names[t]
+        offset = np.subtract(self.mjcf.rest_origin[name], self.mjcf.rest_position[name])
+        arm = rotate(jnp.asarray(offset, qp.pos.dtype), qp.rot[t])
         return qp.pos[t] + arm, qp.vel[t] + cross(qp.ang[t], arm)
 
     def joint_axes(self, rot, g, j: int) -> list:
@@ -204,16 +206,16 @@ class MjcfEnv(RigidEnv):
         Root slide: ref + sign (x_o - x_o0)_k; root hinge about world axis k:
         ref + sign 2 atan2(q_k, q_w); hinge: ref + sign angle (the joint's
         x-y'-z'' Euler angles are MuJoCo's hinges in turn), its rate `rates`."""
-        t = self.torso
         speeds = self.rates(qp, speeds)
-        pos, vel = self.origin(qp)
         qpos, qvel = [], []
         for m in self.mjcf.joints.values():
+            t = self.sys.body_index(m.body)
+            pos, vel = self.origin(qp, t)
             if m.type == "free":
                 qpos += [pos, qp.rot[t]]
                 qvel += [vel, inv_rotate(qp.ang[t], qp.rot[t])]
             elif m.joint is None and m.type == "slide":
-                qpos.append(m.ref + m.sign * (pos[m.dof] - self._origin0[m.dof]))
+                qpos.append(m.ref + m.sign * (pos[m.dof] - self.mjcf.rest_origin[m.body][m.dof]))
                 qvel.append(m.sign * vel[m.dof])
             elif m.joint is None:
                 qpos.append(m.ref + m.sign * 2 * jnp.arctan2(qp.rot[t, 1 + m.dof], qp.rot[t, 0]))
@@ -263,7 +265,9 @@ class MjcfEnv(RigidEnv):
             pos = origin + rotate(pos - origin, root_rot)
             rot = quat_mul(jnp.broadcast_to(root_rot, rot.shape), rot)
             root_w = rotate(root_w, rot[self.torso]) if maps[0].type == "free" else root_w
-        pos = pos + root_dx
+        tree = np.zeros((sys.num_bodies, 1))
+        tree[self._subtree(self.torso)] = 1.0
+        pos = pos + root_dx * tree                    # the root's tree only (the reacher's target is a root)
         origin = origin + root_dx
         ang = jnp.broadcast_to(root_w, pos.shape)
         vel = root_v + cross(ang, pos - origin)
@@ -292,6 +296,57 @@ class MjcfEnv(RigidEnv):
             todo += children.get(b, [])
         return sorted(out)
 
+    # -- root slides: forces the engine does not apply (MjcfImport.root_slides) ---------
+    def slide_forces(self, qp: QP, ctrl):
+        """(force [bodies, 3], limit [slides]) of the root slides: along each
+        slide's world axis, gear ctrl - damping q' plus the limit's spring and
+        damper past its range (clipped so it never pulls further out); q, q'
+        of the slide's MJCF body origin (`origin`)."""
+        force, limits = jnp.zeros_like(qp.pos), []
+        for s in self.mjcf.root_slides:
+            b = self.sys.body_index(s.body)
+            pos, vel = self.origin(qp, b)
+            q = s.ref + s.sign * (pos[s.axis] - self.mjcf.rest_origin[s.body][s.axis])
+            speed = s.sign * vel[s.axis]
+            f = -s.damping * speed
+            if s.actuator is not None:
+                lo, hi = self.mjcf.actuators[s.actuator].ctrlrange or (-jnp.inf, jnp.inf)
+                f = f + s.gear * jnp.clip(ctrl[s.actuator], lo, hi)
+            limit = jnp.zeros((), qp.pos.dtype)
+            if s.range is not None:
+                past = jnp.clip(q, *s.range) - q
+                limit = s.limit_strength * past - s.limit_damping * speed
+                limit = jnp.where(past > 0, jnp.maximum(limit, 0.0), jnp.where(past < 0, jnp.minimum(limit, 0.0), 0.0))
+            force = force.at[b, s.axis].add(s.sign * (f + limit))
+            limits.append(limit)
+        return force, jnp.stack(limits) if limits else jnp.zeros(0)
+
+    def physics(self, qp: QP, action):
+        """The engine's step; with root slides (`action` = engine action, then
+        ctrl) one engine substep at a time, each after a kick v += F h / m of
+        the slide forces (the engine's own order: forces of the substep's state)."""
+        if not self.mjcf.root_slides:
+            return super().physics(qp, action)
+        engine, ctrl = action[:self.params.action_size], action[self.params.action_size:]
+        sub = self.params.replace(dt=self.params.dt / self._substeps, substeps=1)
+
+        def substep(carry, _):
+            qp, dvel, dang = carry
+            force, _ = self.slide_forces(qp, ctrl)
+            qp = qp.replace(vel=qp.vel + force * (sub.inv_mass[:, None] * sub.dt) * sub.free_position)
+            qp, info = step_with_info(sub, qp, engine)
+            return (qp, dvel + info.contact_vel, dang + info.contact_ang), info
+
+        zero = jnp.zeros_like(qp.vel)
+        (qp, dvel, dang), infos = jax.lax.scan(substep, (qp, zero, zero), None, length=self._substeps)
+        last = jax.tree.map(lambda x: x[-1], infos)
+        return qp, last.replace(contact_vel=dvel, contact_ang=dang)
+
+    def step_batch(self, state, action, params=None):
+        if self.mjcf.root_slides:                    # `physics` per member (vmap)
+            return super(RigidEnv, self).step_batch(state, action, params)
+        return super().step_batch(state, action, params)
+
     # -- RigidEnv hooks ---------------------------------------------------------------
     def initial_qp(self, rng):
         k1, k2 = jax.random.split(rng)
@@ -302,7 +357,10 @@ class MjcfEnv(RigidEnv):
         return self.place(dq, dv), None
 
     def prepare(self, state, action):
-        return state.pipeline_state, self.mjcf.action(action)
+        engine = self.mjcf.action(action)
+        if self.mjcf.root_slides:                  # `physics` needs the ctrl too
+            engine = jnp.concatenate([engine, action.astype(engine.dtype)])
+        return state.pipeline_state, engine
 
     def observe(self, qp, contact, info):
         qpos, qvel = self.generalized(qp, contact.joint_angle, contact.joint_speed)

@@ -126,6 +126,7 @@ from gambol.physics.rigid.system import PAIR_KINDS
 
 SUBSTEPS = 10
 JOINT_OMEGA_H = 0.3
+LIMIT_DAMPING_H = 0.5
 DEFAULT_DENSITY = 1000.0
 
 # Attributes replaced by the engine's own method, or only for rendering.
@@ -202,6 +203,31 @@ class ActuatorMap:
 
 
 @dataclass(frozen=True)
+class RootSlide:
+    """A slide joint of a child of `<worldbody>` that carries a force the
+    engine does not apply (an actuator, damping or a range): the engine frees
+    world axis `axis` of `body` and the env applies the force along it
+    (`envs.mjcf_envs`; the engine's actions drive joints only). `sign`, `ref`:
+    as `JointMap` (q = ref + sign (x_o - x_o0)_axis of the MJCF body origin);
+    `damping` [N s/m]; `range` (lo, hi) of q or None; `limit_strength`,
+    `limit_damping`: the one-sided spring and damper past the range (set as a
+    joint's: omega h = JOINT_OMEGA_H on the body's mass, critical);
+    `actuator`: the index in `MjcfImport.actuators` of the motor driving it
+    (None: none), force = `gear` ctrl along the MJCF axis."""
+    joint: str
+    body: str
+    axis: int
+    sign: float
+    ref: float
+    damping: float
+    range: tuple[float, float] | None
+    limit_strength: float
+    limit_damping: float
+    actuator: int | None = None
+    gear: float = 0.0
+
+
+@dataclass(frozen=True)
 class MjcfImport:
     """A loaded MJCF model. `bodies`: MJCF body name -> spec body (unnamed
     bodies are `body<id>`, MuJoCo's body id); `rest_position`: every spec
@@ -212,7 +238,9 @@ class MjcfImport:
     what `default_qp` lifts it to); `joints`: MJCF joint name -> `JointMap`;
     `actuators`: one `ActuatorMap` per MJCF actuator, in MJCF order;
     `colliders`: MuJoCo geom id -> (spec body, collider index) for geoms
-    that collide; `warnings`: every approximation made (empty when strict);
+    that collide; `body_origins`: every MJCF body's frame origin at the
+    initial pose (unnamed bodies `body<id>`); `root_slides`: the `RootSlide`s
+    whose forces the env applies; `warnings`: every approximation made (empty when strict);
     `notes`: settings the engine replaces by its own method."""
     spec: SystemSpec
     bodies: dict
@@ -223,6 +251,8 @@ class MjcfImport:
     colliders: dict
     warnings: tuple
     notes: tuple
+    body_origins: dict = dataclasses.field(default_factory=dict)
+    root_slides: tuple = ()
 
     def action(self, ctrl):
         """The engine action [..., spec action size] of MJCF controls `ctrl`
@@ -240,27 +270,30 @@ class MjcfImport:
         return ctrl.clip(lo.astype(dtype), hi.astype(dtype)) @ gain.astype(dtype) + bias.astype(dtype)
 
 
-def load_mjcf(path_or_xml, strict: bool = True) -> SystemSpec:
+def load_mjcf(path_or_xml, strict: bool = True, substeps: int = SUBSTEPS) -> SystemSpec:
     """The `SystemSpec` of an MJCF file (path) or text. Raises `SpecError`
     naming element, attribute and line for anything the engine cannot
     represent; with `strict=False` approximates instead and emits each
     approximation as an `MjcfWarning` (see `import_mjcf` for the list and the
     mapping of names and actions)."""
-    result = import_mjcf(path_or_xml, strict)
+    result = import_mjcf(path_or_xml, strict, substeps)
     for w in result.warnings:
         _warnings.warn(w, MjcfWarning, stacklevel=2)
     return result.spec
 
 
-def import_mjcf(path_or_xml, strict: bool = True) -> MjcfImport:
-    """`load_mjcf` with everything it learned: see `MjcfImport`."""
+def import_mjcf(path_or_xml, strict: bool = True, substeps: int = SUBSTEPS) -> MjcfImport:
+    """`load_mjcf` with everything it learned: see `MjcfImport`. `substeps`:
+    engine substeps per MJCF timestep (the joint springs stiffen as h^-2)."""
+    if not isinstance(substeps, int) or isinstance(substeps, bool) or substeps < 1:
+        raise ValueError(f"load_mjcf: substeps expected an int >= 1, got {substeps!r}")
     text = str(path_or_xml)
     if isinstance(path_or_xml, pathlib.Path) or not text.lstrip().startswith("<"):
         path = pathlib.Path(text)
         if not path.exists():
             raise FileNotFoundError(f"load_mjcf: no MJCF file at {path}")
         text = path.read_text()
-    return _Reader(text, strict).run()
+    return _Reader(text, strict, substeps).run()
 
 
 # -- rotations (matrices act on column vectors; quaternions are w, x, y, z) --
@@ -368,8 +401,8 @@ class _Group:
 
 
 class _Reader:
-    def __init__(self, text: str, strict: bool):
-        self.strict = strict
+    def __init__(self, text: str, strict: bool, substeps: int = SUBSTEPS):
+        self.strict, self.substeps = strict, substeps
         self.warnings: list[str] = []
         self.notes: dict = {}
         self.lines: dict = {}
@@ -538,7 +571,8 @@ class _Reader:
         self.groups = [self.world]
         self.joint_maps: dict = {}
         self.mjcf_bodies = {"world": self.world}
-        self.body_count, self.body_ids = 1, {}
+        self.body_count, self.body_ids, self.body_origins = 1, {}, {}
+        self.slide_info, self.slide_motors, self.joint_order = {}, {}, []
         self.all_geoms: list = []
         for w in worlds:
             self.read_children(w, self.world, np.zeros(3), np.eye(3), "main")
@@ -551,20 +585,23 @@ class _Reader:
         mujoco_id = {g.index: k for k, g in enumerate(ordered)}
         spec = SystemSpec(
             name=self.model, bodies=bodies, joints=tuple(j for j, _ in joints.values()),
-            actuators=actuators, dt=self.timestep, substeps=SUBSTEPS, gravity=self.gravity,
+            actuators=actuators, dt=self.timestep, substeps=self.substeps, gravity=self.gravity,
             friction=friction, plane_friction_scale=1.0,
             collisions=self.contact_on and bool(include), collide_include=include)
         try:
             validate(spec)
         except SpecError as e:
             raise SpecError(f"{self.model}: the imported spec is invalid: {e}") from None
+        slides = self.root_slides(act_maps)
+        self.joint_maps = {n: self.joint_maps[n] for n in self.joint_order}      # MuJoCo's qpos order
         return MjcfImport(
             spec=spec, bodies={name: g.name for name, g in self.mjcf_bodies.items()},
             rest_position={g.name: tuple(float(x) for x in g.com) for g in self.groups},
             rest_origin={g.name: tuple(float(x) for x in g.origin) for g in self.groups},
             joints=self.joint_maps, actuators=tuple(act_maps),
             colliders={mujoco_id[g.index]: loc for g, loc in colliders.items()},
-            warnings=tuple(self.warnings), notes=tuple(self.notes.values()))
+            warnings=tuple(self.warnings), notes=tuple(self.notes.values()),
+            body_origins=self.body_origins, root_slides=slides)
 
     def read_defaults(self, el, parent_name, inherited):
         name = el.get("class", "main") if parent_name != "main" or el.get("class") else "main"
@@ -666,6 +703,7 @@ class _Reader:
         rot = prot @ self.orientation(el)
         name = el.get("name") or f"body{self.body_count}"
         self.body_ids[id(el)] = self.body_count
+        self.body_origins[name] = tuple(float(x) for x in pos)
         self.body_count += 1
         if name in self.mjcf_bodies:
             self.fail(el, "name", f"a second body named {name!r}")
@@ -758,9 +796,10 @@ class _Reader:
         kind = "free" if j.tag == "freejoint" else self.get(j, "type", "hinge")
         if kind not in ("hinge", "slide", "ball", "free"):
             self.fail(j, "type", f"unknown joint type {kind!r}")
-        name = j.get("name") or f"joint{len(self.joint_maps)}"
-        if name in self.joint_maps:
+        name = j.get("name") or f"joint{len(self.joint_order)}"
+        if name in self.joint_order:
             self.fail(j, "name", f"a second joint named {name!r}")
+        self.joint_order.append(name)
         axis = np.array(self.floats(j, "axis", 3, [0.0, 0.0, 1.0]))
         if kind in ("hinge", "slide") and np.linalg.norm(axis) < 1e-12:
             self.fail(j, "axis", "a zero axis")
@@ -815,11 +854,17 @@ class _Reader:
         return group
 
     def root_axis_extras(self, i):
+        slide = i["type"] == "slide"
+        env_only = "the engine applies no force along a root slide (envs.mjcf_envs applies it: MjcfImport.root_slides)"
         for attr in ("damping", "stiffness", "armature"):
             if i[attr]:
-                self.approx(i["el"], attr, f"{attr} on a root's free axes is not supported (dropped)")
+                self.approx(i["el"], attr, env_only if slide and attr == "damping" else
+                            f"{attr} on a root's free axes is not supported (dropped)")
         if i["range"] is not None and i["type"] != "free":
-            self.approx(i["el"], "range", "limits on a root's free axes are not supported (dropped)")
+            self.approx(i["el"], "range", env_only + ", where the body's slides carry damping or an actuator; "
+                        "else dropped" if slide else "limits on a root's free axes are not supported (dropped)")
+        if slide:
+            self.slide_info[i["name"]] = i
 
     def frozen_axes(self, group, info):
         """Slides and hinges along world axes on a root: free those axes."""
@@ -918,7 +963,7 @@ class _Reader:
                 child_offset=tuple(float(x) for x in anchor - g.com),
                 rotation=_euler_deg(g.joint["frame"]), stiffness=k,
                 spring_damping=2 * math.sqrt(k * m_red), angular_damping=g.joint["damping"],
-                limit_strength=k)
+                limit_strength=k, limit_damping=self.limit_damping(p, g, k))
             out[joint.name] = (joint, g)
         return out
 
@@ -972,10 +1017,29 @@ class _Reader:
             return ((-180.0, 180.0),) * 3
         return tuple(limits)
 
+    def limit_damping(self, parent, child, k) -> float:
+        """The limit damper c [N m s/rad]: critical for the limit spring k
+        against the joint's moment I about its DoF axes through the anchor
+        (the reduced moment of parent and child, the smallest over the axes),
+        c = 2 sqrt(k I), capped at c h / I_0 = LIMIT_DAMPING_H with I_0 the
+        reduced moment about the centres of mass (explicit damping stays stable)."""
+        h = self.timestep / self.substeps
+        anchor, frame = child.joint["anchor"], child.joint["frame"]
+        bodies = [child] if parent is self.world else [parent, child]
+        best = math.inf
+        for a in frame.T[:len(child.joint["limits"])]:
+            about_com = [a @ b.tensor @ a for b in bodies]
+            arm = [anchor - b.com for b in bodies]
+            about_anchor = [i + b.mass * (d @ d - (d @ a) ** 2) for i, b, d in zip(about_com, bodies, arm)]
+            reduce = lambda m: 1 / sum(1 / x for x in m)
+            c = min(2 * math.sqrt(k * reduce(about_anchor)), LIMIT_DAMPING_H * reduce(about_com) / h)
+            best = min(best, c)
+        return float(best)
+
     def joint_stiffness(self, parent, child) -> float:
         """The anchor spring k [N/m, and N m/rad for the alignment] that puts
         the joint's fastest mode at omega = JOINT_OMEGA_H / h."""
-        h = self.timestep / SUBSTEPS
+        h = self.timestep / self.substeps
         omega = JOINT_OMEGA_H / h
         light = [child] if parent is self.world else [parent, child]
         smallest = min(min(g.mass, *np.diag(g.tensor)) for g in light)
@@ -1007,7 +1071,12 @@ class _Reader:
             s += joint.dof
         by_joint: dict = {}
         for el, jm in entries:
-            if jm is not None and jm.joint is None:
+            if (jm is not None and jm.joint is None and jm.type == "slide" and el.tag == "motor"
+                    and self.get(el, "joint") not in self.slide_motors):
+                self.slide_motors[self.get(el, "joint")] = el     # applied by the env (RootSlide)
+                self.approx(el, "joint", "the engine applies no force along a root slide (envs.mjcf_envs "
+                            "applies this actuator: MjcfImport.root_slides)")
+            elif jm is not None and jm.joint is None:
                 self.approx(el, "joint", f"actuators on a root's {jm.type} axes are not supported "
                             "(dropped)")
             elif jm is not None:
@@ -1052,6 +1121,7 @@ class _Reader:
                     offset = -2 * (lo + jm.sign * jm.ref) / (hi - lo) - 1
                     maps_of[id(el)] = (slot0[jname] + jm.dof, scale, offset)
         act_maps = []
+        self.actuator_els = [el for el, _ in entries]
         for k, (el, _) in enumerate(entries):
             slot, scale, offset = maps_of.get(id(el), (None, 0.0, 0.0))
             limited = self.boolean(el, "ctrllimited", "auto")
@@ -1059,6 +1129,27 @@ class _Reader:
             rng = tuple(self.floats(el, "ctrlrange", 2)) if has and limited != "false" else None
             act_maps.append(ActuatorMap(el.get("name") or f"actuator{k}", slot, scale, offset, rng))
         return tuple(specs), act_maps
+
+    def root_slides(self, act_maps) -> tuple:
+        """`RootSlide`s of the root slides with an actuator or damping, and
+        of every other slide of their bodies (their ranges)."""
+        index = {id(el): k for k, el in enumerate(self.actuator_els)}
+        bodies = {self.joint_maps[n].body for n, i in self.slide_info.items()
+                  if i["damping"] or n in self.slide_motors}
+        h = self.timestep / self.substeps
+        out = []
+        for name, i in self.slide_info.items():
+            jm = self.joint_maps[name]
+            if jm.body not in bodies:
+                continue
+            mass = next(g.mass for g in self.groups if g.name == jm.body)
+            k = (JOINT_OMEGA_H / h) ** 2 * mass / 2
+            motor = self.slide_motors.get(name)
+            gear = self.floats(motor, "gear", None, [1.0], at_least=1)[0] if motor is not None else 0.0
+            out.append(RootSlide(name, jm.body, jm.dof, jm.sign, jm.ref, i["damping"], i["range"], k,
+                                 min(2 * math.sqrt(k * mass), LIMIT_DAMPING_H * mass / h),
+                                 None if motor is None else index[id(motor)], gear))
+        return tuple(out)
 
     # -- collisions ---------------------------------------------------------------------
 
@@ -1173,7 +1264,9 @@ class _Reader:
             if diag.min() <= 0:
                 self.fail(g.el, "inertia", f"a non-positive moment of inertia {diag.tolist()}")
             position = tuple(float(x) for x in g.com)
-            if self.tree_root(g) is g and g.kind in ("free", "axes") and self.lowest_point(g) < math.inf:
+            collides = any(geom in colliders for t in self.groups if t is not self.world
+                           and self.tree_root(t) is g for geom in t.geoms)
+            if self.tree_root(g) is g and g.kind in ("free", "axes") and collides:   # default_qp lifts it
                 position = position[:2] + (self.lowest_point(g),)
             bodies.append(Body(name=g.name, mass=float(g.mass), inertia=tuple(float(x) for x in diag),
                                colliders=tuple(cols), frozen_position=tuple(g.frozen_position),

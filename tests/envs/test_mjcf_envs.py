@@ -12,7 +12,9 @@ from gambol import envs
 from gambol.physics.rigid import joint_angles
 
 SIZES = {"mjcf_hopper": (11, 3), "mjcf_walker2d": (17, 6), "mjcf_halfcheetah": (17, 6), "mjcf_ant": (105, 8),
-         "mjcf_humanoid": (348, 17)}
+         "mjcf_humanoid": (348, 17), "mjcf_swimmer": (8, 2), "mjcf_reacher": (10, 2), "mjcf_inverted_pendulum": (4, 1),
+         "mjcf_inverted_double_pendulum": (9, 1)}
+CTRL = {"mjcf_humanoid": 0.4, "mjcf_inverted_pendulum": 3.0}          # ctrlrange bound, else 1
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +41,7 @@ def _placed(env, dq, dv=None):
 def test_sizes_bounds_and_gymnasium_ids(made, name):
     env = made[name]
     assert (env.observation_size, env.action_size) == SIZES[name]
-    bound = 0.4 if name == "mjcf_humanoid" else 1.0                                  # ctrlrange
+    bound = CTRL.get(name, 1.0)
     assert env.action_spec.high.max() == pytest.approx(bound) and env.action_spec.low.min() == pytest.approx(-bound)
     assert f"gambol/{name}-v5" in gymnasium.registry
 
@@ -60,7 +62,8 @@ def test_place_and_generalized_round_trip(made, name):
 
 
 @pytest.mark.parametrize("name,xml", [("mjcf_hopper", "hopper.xml"), ("mjcf_ant", "ant.xml"),
-                                      ("mjcf_humanoid", "humanoid.xml")])
+                                      ("mjcf_humanoid", "humanoid.xml"), ("mjcf_reacher", "reacher.xml"),
+                                      ("mjcf_inverted_double_pendulum", "inverted_double_pendulum.xml")])
 def test_generalized_coordinates_match_mujoco(made, name, xml):
     # the same (qpos, qvel) in both: every body's centre of mass (MuJoCo's
     # bodies welded into one engine body combined) and angular velocity agree
@@ -121,14 +124,16 @@ def test_healthy_rules_on_constructed_states(made):
     assert not _healthy_at(humanoid, [(2, -0.41)]) and not _healthy_at(humanoid, [(2, 0.61)])
 
 
-@pytest.mark.parametrize("name,scale,gaussian", [("mjcf_hopper", 5e-3, False), ("mjcf_halfcheetah", 0.1, True)])
+@pytest.mark.parametrize("name,scale,gaussian", [("mjcf_hopper", 5e-3, False), ("mjcf_halfcheetah", 0.1, True),
+                                                ("mjcf_inverted_pendulum", 0.01, False)])
 def test_reset_noise_scale(made, name, scale, gaussian):
     env = made[name]
     obs = jax.jit(jax.vmap(env.reset))(jax.random.split(jax.random.PRNGKey(3), 512)).obs
     q0, v0 = _generalized(env, env.rest_qp())
-    rest = np.concatenate([q0[1:], v0])
+    rest = np.concatenate([q0[env.skipped_qpos:], v0])
     d = np.asarray(obs) - rest
-    dq, dv = d[:, :env.nq - 1], d[:, env.nq - 1:]
+    n = env.nq - env.skipped_qpos
+    dq, dv = d[:, :n], d[:, n:]
     assert np.abs(dq).max() <= scale * 1.001 and np.abs(dq).max() > 0.95 * scale   # U(-s, s)
     if gaussian:
         assert np.std(dv) == pytest.approx(scale, rel=0.1)
@@ -136,7 +141,7 @@ def test_reset_noise_scale(made, name, scale, gaussian):
         assert np.abs(dv).max() <= scale * 1.001 and np.abs(dv).max() > 0.95 * scale
 
 
-@pytest.mark.parametrize("name", ["mjcf_hopper", "mjcf_ant", "mjcf_humanoid"])   # 15-40 s each, compiling
+@pytest.mark.parametrize("name", ["mjcf_hopper", "mjcf_ant", "mjcf_humanoid", "mjcf_inverted_double_pendulum"])
 def test_batched_rollout_finite_terms_sum_and_done_rule(name):
     batch, steps = 4, 8
     env = envs.create(name, episode_length=1000, batch_size=batch, auto_reset=False)
@@ -161,3 +166,27 @@ def test_batched_rollout_finite_terms_sum_and_done_rule(name):
         first = np.cumsum(np.asarray(states.done), axis=0) <= 1
         unhealthy = ~((z > 0.7) & (np.abs(angle) < 0.2))
         np.testing.assert_array_equal(np.asarray(states.done)[first] > 0, unhealthy[first])
+
+
+def test_reacher_reset_target_in_disc_arm_near_rest(made):
+    # gymnasium: target uniform in the disc of radius 0.2 (rejection
+    # sampling), at rest; arm angles U(-0.1, 0.1), speeds U(-0.005, 0.005)
+    env = made["mjcf_reacher"]
+    obs = np.asarray(jax.jit(jax.vmap(env.reset))(jax.random.split(jax.random.PRNGKey(4), 256)).obs)
+    target, cos, speeds = obs[:, 4:6], obs[:, 0:2], obs[:, 6:8]
+    assert np.linalg.norm(target, axis=1).max() < 0.2 and np.abs(target).max() > 0.15
+    assert cos.min() >= np.cos(0.1) - 1e-6 and np.abs(speeds).max() <= 0.005 * 1.001
+    qp = jax.jit(env.reset)(jax.random.PRNGKey(5)).pipeline_state
+    finger = np.asarray(env.to_target(qp) + env.body_origin(qp, "target"))
+    np.testing.assert_allclose(np.linalg.norm(finger[:2]), 0.21, atol=1e-4)      # link lengths 0.1 + 0.11
+
+
+def test_pendulum_termination_rules(made):
+    # inverted pendulum: ends when |pole angle| > 0.2; double: when the tip's z <= 1
+    single, double = made["mjcf_inverted_pendulum"], made["mjcf_inverted_double_pendulum"]
+    assert _healthy_at(single, [(1, 0.19)]) and not _healthy_at(single, [(1, 0.21)])
+    assert not _healthy_at(single, [(1, -0.21)])
+    for angle, ended in ((0.0, False), (0.5, False), (1.0, True)):     # tip z = 0.6 (cos a1 + cos(a1 + a2))
+        qp = _placed(double, np.array([0.0, angle, 0.0]))[0]
+        assert float(double.tip(qp)[2]) == pytest.approx(1.2 * np.cos(angle), abs=2e-3)
+        assert (float(double.tip(qp)[2]) <= 1) == ended
