@@ -49,8 +49,8 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) $(OLD_VENV) outputs .pytest_cache
 
-# stable-baselines3 (and torch's CPU wheel) in a venv of their own: the `sb3` extra is never a core
-# dependency, so its tests (tests/envs/test_sb3_adapter.py, skipped in `make test`) run here.
+# stable-baselines3 (and torch's CPU wheel) and wandb in a venv of their own: the `sb3` and `wandb`
+# extras are never core dependencies, so their tests (skipped in `make test`) run here.
 .PHONY: test-sb3
 SB3_VENV  := .venv-sb3
 SB3_BIN   := $(SB3_VENV)/bin
@@ -62,9 +62,9 @@ $(SB3_STAMP): pyproject.toml requirements.lock
 	$(SB3_BIN)/python -m pip install --quiet -r requirements.lock
 	$(SB3_BIN)/python -m pip install --quiet torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
 		|| $(SB3_BIN)/python -m pip install --quiet torch==2.13.0
-	$(SB3_BIN)/python -m pip install --quiet stable-baselines3==2.9.2
+	$(SB3_BIN)/python -m pip install --quiet stable-baselines3==2.9.2 wandb==0.31.0
 	$(SB3_BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(SB3_STAMP)
 
 test-sb3: $(SB3_STAMP)
-	$(SB3_BIN)/python -m pytest -q tests/envs/test_sb3_adapter.py
+	$(SB3_BIN)/python -m pytest -q tests/envs/test_sb3_adapter.py tests/training/test_cli_loggers.py
