@@ -12,13 +12,7 @@ resets inside the timing.
   env      `env.step` (physics + observation + reward + done)
   physics  `env.sys.step` (the 10 physics substeps alone)
 
-Compatibility (the physics code is untouched):
-- 0.0.16's `brax.jumpy._in_jit` asks `jax.core.cur_sublevel()`, which stays at 0 inside jit on
-  jax 0.4.35 (and is gone on 0.10), so jumpy picks numpy for traced values and jit fails. It is
-  replaced here by jax's own under-jit test.
-- jumpy names `jax.interpreters.batching.BatchTracer` when it picks numpy or jax.numpy (already at
-  import); jax 0.10 no longer exports it. Every tracer is a `jax.Array`, which jumpy already tests
-  for, so that name is pointed at `jax.Array` before brax is imported.
+Compatibility: the import shims of `_brax_v1_shims.py` (the physics code is untouched).
 
 Usage: python _rigid_brax_v1.py BATCH STEPS REPEATS WHAT [ENV]   (WHAT: env, physics or
 env,physics; ENV: ant (default), halfcheetah, humanoid, grasp, fetch, ...)
@@ -27,24 +21,14 @@ prints one `RESULT {json}` line per WHAT.
 import json
 import sys
 
-import jax
-import jax.interpreters.batching
 import numpy as np
 
-if not hasattr(jax.interpreters.batching, 'BatchTracer'):        # jax >= 0.5
-  jax.interpreters.batching.BatchTracer = jax.Array
-
+import _brax_v1_shims    # noqa: F401  (before brax)
 from brax import envs    # noqa: E402
-from brax import jumpy   # noqa: E402
 
 from _common import time_env_scan
 
-
-def _under_jit():
-  return jax.config.jax_disable_jit or jax.core.unsafe_am_i_under_a_jit_DO_NOT_USE()
-
-
-jumpy._in_jit = _under_jit     # looked up as a module global on every jumpy call
+_brax_v1_shims.patch_jumpy()
 
 
 def measure(batch, steps, repeats, what, name='ant'):
