@@ -20,10 +20,13 @@ Variants of gambol that turn a deliberate difference off where an option exists:
 (`friction_threshold` 0.01, the Brax paper's: no friction impulse at or below 1 cm/s, so a slow
 slide never stops), `substeps10` (halfcheetah-v1, the paper's 10 substeps; brax 0.0.16 steps 16),
 `rest_v1` (ant-v1's rest pose, knees straight at 0 degrees, outside their limits).
+The yardstick of chaos: `chaos_yardstick` rows compare gambol with itself from the same start with
+every body's velocity nudged by 1e-4 m/s: how fast two runs of one engine separate anyway.
 
 Usage: python benchmarks/rigid_fidelity.py [--envs ant,...] [--seeds 32] [--sines 8] [--steps 1000]
        [--out docs/rigid_fidelity_YYYY-MM-DD.jsonl]
 Prints and writes one JSON line per (env, variant, actions) row.
+       python benchmarks/rigid_fidelity.py --table FILE.jsonl   (the markdown tables of a run)
 """
 from __future__ import annotations
 
@@ -72,6 +75,7 @@ TERMINATION = {'gambol': {'ant': (0.2, 1.0), 'humanoid': (0.6, 2.1)},
                'brax': {'ant': (0.2, 1.0), 'humanoid': (0.8, 2.1)}}
 CHECK_STEPS = (1, 10, 100, 1000)
 SEPARATED_M = 0.1             # a run has separated once the torso is this far from brax's
+YARDSTICK = 1e-4              # m/s: gambol against itself nudged by this much shows the chaos alone
 
 
 def gambol_name(brax_name: str) -> str:
@@ -299,6 +303,13 @@ def divergence(sys, ours: dict, theirs: dict, torso: int) -> dict:
     return out
 
 
+def nudged(qp: QP, speed: float) -> QP:
+    """qp [S, N, ...] with every body's velocity moved by `speed` (m/s) in a fixed random direction."""
+    d = np.random.default_rng(1).normal(size=qp.vel.shape)
+    d = speed * d / np.linalg.norm(d, axis=-1, keepdims=True)
+    return qp.replace(vel=qp.vel + jnp.asarray(d, qp.vel.dtype))
+
+
 def sine_actions(rng, scenes, steps, size, dt) -> np.ndarray:
     """a_j(t) = sin(2π f_j t dt + φ_j), f_j ~ U(0.5, 2) Hz, φ_j ~ U(0, 2π) per scene [S, T, A]."""
     f = rng.uniform(0.5, 2.0, (scenes, 1, size))
@@ -366,6 +377,41 @@ def run_env(name: str, py: str, scenes: int, sines: int, steps: int, emit) -> No
             if start == 'brax':
                 row.update(divergence(sys, traj, theirs, torso))
             emit(row)
+            if variant == 'as_shipped' and start == 'brax':
+                emit(dict(base, lib='gambol', variant='chaos_yardstick', start='brax + 1e-4 m/s',
+                          compared_with='gambol as_shipped from brax start',
+                          **divergence(sys, run_gambol(genv, seeds, ours, nudged(qp0, YARDSTICK)),
+                                       traj, torso)))
+
+
+def tables(rows: list) -> str:
+    """Markdown tables of a run's rows: random-action statistics, then divergence."""
+    out = ['| env | library, variant, start | torso z mean (p5 / p50 / p95) | episode length mean '
+           '(terminated) | contacts / step | limit hits / step |', '|---|---|---|---|---|---|']
+    for r in rows:
+        if r.get('actions') != 'random' or 'torso_z_mean' not in r:
+            continue
+        p = r['torso_z_pct_5_25_50_75_95']
+        out.append(f"| {r['env']} | {r['lib']} {r['variant']}, {r['start']} | {r['torso_z_mean']:.3f} "
+                   f"({p[0]:.3f} / {p[2]:.3f} / {p[4]:.3f}) | {r['episode_length_mean']:.0f} "
+                   f"({100 * r['terminated_fraction']:.0f}%) | {r['contacts_per_step']:.2f} | "
+                   f"{r['limit_hits_per_step']:.2f} |")
+    out += ['', '| env | actions | gambol variant | torso distance (m) at step 1 / 10 / 100 / 1000, '
+            'median [IQR] | largest joint-angle difference (rad), same steps | separated (> 0.1 m) '
+            'at step, median [IQR] (fraction) |', '|---|---|---|---|---|---|']
+
+    def fmt(d, digits):
+        return f"{d['median']:.{digits}g} [{d['p25']:.{digits}g}, {d['p75']:.{digits}g}]"
+
+    for r in rows:
+        if 'separated_step' not in r:
+            continue
+        steps = [t for t in CHECK_STEPS if f'torso_m_step{t}' in r]
+        dist = ' / '.join(fmt(r[f'torso_m_step{t}'], 2) for t in steps)
+        ang = ' / '.join(fmt(r[f'angle_rad_step{t}'], 2) for t in steps)
+        out.append(f"| {r['env']} | {r['actions']} ({r['scenes']}) | {r['variant']} | {dist} | {ang} | "
+                   f"{fmt(r['separated_step'], 3)} ({r['separated_fraction']:.2f}) |")
+    return '\n'.join(out)
 
 
 def main():
@@ -376,7 +422,12 @@ def main():
     parser.add_argument('--steps', type=int, default=1000)
     parser.add_argument('--anchors', default=DEFAULT_ANCHORS)
     parser.add_argument('--out', default=None)
+    parser.add_argument('--table', default=None, help='print the markdown tables of a JSONL file')
     args = parser.parse_args()
+    if args.table:
+        with open(args.table) as f:
+            print(tables([json.loads(line) for line in f]))
+        return
     py = peer_python(args.anchors, 'braxv1')
     header = machine_info(benchmark='rigid_fidelity', jax=jax.__version__,
                           command=' '.join(['python', 'benchmarks/rigid_fidelity.py'] + sys.argv[1:]))
