@@ -176,7 +176,8 @@ def _check_buildable(run: Run) -> None:
     except (TypeError, ValueError) as error:
         raise UsageError(f"--set: {error}") from error
     try:
-        registry.make(run.env, **run.env_kwargs)
+        if run.env_kwargs:                   # policy_spec builds the env too; this names the option
+            registry.make(run.env, **run.env_kwargs)
     except (TypeError, ValueError, KeyError) as error:
         raise UsageError(f"--env-set: {error}") from error
     try:
@@ -244,7 +245,8 @@ def train(args) -> dict:
             if saved is None:
                 raise UsageError("interrupted before the first checkpoint; nothing was kept",
                                  INTERRUPTED) from None
-            raise UsageError(f"interrupted; checkpoint {saved} (step {progress.steps or 0:,}) is in "
+            steps = progress.steps if lead else None
+            raise UsageError(f"interrupted; checkpoint {saved} (step {steps or 0:,}) is in "
                              f"{run.path('checkpoints')}; continue with: {_resume_hint(run)}",
                              INTERRUPTED) from None
         raise
