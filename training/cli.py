@@ -242,9 +242,12 @@ def train(args) -> dict:
         if lead and progress.steps is None and isinstance(error, (TypeError, ValueError)):
             raise UsageError(str(error)) from error     # the trainer refused the settings
         if isinstance(error, KeyboardInterrupt):
-            if saved is None:
+            if saved is None and created:
                 raise UsageError("interrupted before the first checkpoint; nothing was kept",
                                  INTERRUPTED) from None
+            if saved is None:
+                raise UsageError(f"interrupted before the first checkpoint; start again with: "
+                                 f"{_resume_hint(run)}", INTERRUPTED) from None
             steps = progress.steps if lead else None
             raise UsageError(f"interrupted; checkpoint {saved} (step {steps or 0:,}) is in "
                              f"{run.path('checkpoints')}; continue with: {_resume_hint(run)}",
