@@ -209,7 +209,7 @@ def behler_parrinello(displacement_fn: Callable, r_cutoff: float, species=None, 
         norm = jax.lax.stop_gradient(params["norm"])
         x = (G - norm["mean"]) / norm["std"]
         out = jax.vmap(lambda p: net.apply(p, x)[:, 0])(params["net"])            # [S, n]
-        e = jnp.take_along_axis(out, s[None], 0)[0] + params["shift"][s]
+        e = jnp.take_along_axis(out, s[None], 0)[0] + jnp.asarray(params["shift"])[s]
         return e if per_particle else jnp.sum(e)
 
     energy_fn.inputs = inputs
@@ -223,56 +223,75 @@ def behler_parrinello(displacement_fn: Callable, r_cutoff: float, species=None, 
 class GraphNetwork(nn.Module):
     """Message passing on distances (continuous-filter messages, as in SchNet; Schütt et
     al. 2017): node states from species embeddings; each round ``t``,
-    ``h_i ← h_i + MLP_t([h_i, Σ_j W_t(r_ij) ⊙ (A_t h_j)])`` with an edge filter ``W_t`` of
-    the radial basis times ``f_c(r_ij)``; a per-node energy ``MLP_out(h_i)``."""
+    ``h_i ← h_i + MLP_t([h_i, m_i, |v_i|², |T_i|²])`` with ``m_i = Σ_j W⁰_t(r_ij) ⊙ A_t h_j``
+    and, when ``angular``, the first and second moments of the bond directions
+    ``v_i = Σ_j (W¹_t ⊙ A_t h_j) û_ij``, ``T_i = Σ_j (W²_t ⊙ A_t h_j)(û_ij û_ijᵀ - I/3)``, whose
+    squared norms are ``Σ_jk a_j a_k cos θ_jik`` and ``Σ_jk a_j a_k (cos² θ_jik - 1/3)``:
+    bond angles at second order in ``cos θ`` (the form of a three-body term such as
+    Stillinger-Weber's) while staying invariant.  Edge filters ``W`` are linear in a
+    Gaussian radial basis times ``f_c(r_ij)``.  A per-node energy ``MLP_out(h_i)``."""
 
     num_species: int
     features: int = 32
     rounds: int = 3
     num_basis: int = 16
     r_cutoff: float = 5.0
+    angular: bool = True
 
     @nn.compact
-    def __call__(self, r, mask, nbr, species):
+    def __call__(self, r, mask, nbr, species, unit=None):
         n, F = r.shape[0], self.features
+        moments = 3 if self.angular else 1
         centers = jnp.linspace(0.0, self.r_cutoff, self.num_basis)
         width = self.r_cutoff / self.num_basis
         envelope = cosine_cutoff(r, self.r_cutoff) * mask                                  # [n, m]
         basis = jnp.exp(-((r[..., None] - centers) / width) ** 2) * envelope[..., None]    # [n, m, K]
-        filters = nn.Dense(self.rounds * F, name="filters")(basis) * envelope[..., None]   # [n, m, T F]
+        filters = nn.Dense(self.rounds * moments * F, name="filters")(basis) * envelope[..., None]
+        if self.angular:   # û, and û ûᵀ - I/3 flattened to 9
+            quad = (unit[..., :, None] * unit[..., None, :] - jnp.eye(3) / 3).reshape(*unit.shape[:2], 9)
         h = nn.Embed(self.num_species, F, name="embed")(species).astype(r.dtype)          # [n, F]
         for t in range(self.rounds):
             a = nn.Dense(F, use_bias=False, name=f"atom_{t}")(h)
             a = jnp.concatenate([a, jnp.zeros((1, F), a.dtype)])[nbr]                      # [n, m, F]
-            message = jnp.sum(filters[..., t * F:(t + 1) * F] * a, axis=1)                 # [n, F]
-            h = h + MLP((F, F), name=f"update_{t}")(jnp.concatenate([h, message], axis=1))
+            w = filters[..., t * moments * F:(t + 1) * moments * F]
+            inputs = [h, jnp.sum(w[..., :F] * a, axis=1)]                                  # [n, F]
+            if self.angular:
+                v = jnp.einsum("nmf,nmd->nfd", w[..., F:2 * F] * a, unit)                  # [n, F, 3]
+                T = jnp.einsum("nmf,nmd->nfd", w[..., 2 * F:] * a, quad)                   # [n, F, 9]
+                inputs += [jnp.sum(v * v, -1), jnp.sum(T * T, -1)]
+            h = h + MLP((F, F), name=f"update_{t}")(jnp.concatenate(inputs, axis=1))
         return MLP((F, 1), name="readout")(h)[:, 0]
 
 
 def graph_network(displacement_fn: Callable, r_cutoff: float, species=None, num_species: int = 1,
-                  features: int = 32, rounds: int = 3, num_basis: int = 16):
+                  features: int = 32, rounds: int = 3, num_basis: int = 16, angular: bool = True):
     """Graph-network energy ``E = Σ_i ε(h_i) + shift_{s_i}`` (:class:`GraphNetwork`).
 
     Returns ``(init_fn, energy_fn)``; ``params = {"net": flax params, "shift": [S]}``.
     Invariant to translations, rotations, reflections and permutations by construction
-    (it sees distances only), so rotation/flip augmentation changes nothing for it."""
+    (distances, and with ``angular`` norms of direction moments, which are functions of
+    distances and angles), so rotation/flip augmentation changes nothing for it.
+    ``angular=False`` is distance-only message passing (3-D or any dimension)."""
     inputs = _Inputs(displacement_fn, r_cutoff, species, num_species)
     for name, v in (("features", features), ("rounds", rounds), ("num_basis", num_basis)):
         if not isinstance(v, (int, np.integer)) or v < 1:
             raise ValueError(f"{name}: expected a positive int, got {v!r}")
-    net = GraphNetwork(num_species, features, rounds, num_basis, float(r_cutoff))
+    net = GraphNetwork(num_species, features, rounds, num_basis, float(r_cutoff), bool(angular))
 
     def graph(R, neighbor, species, space_kwargs):
+        if angular:
+            three_body.check_positions(R, dim=3)
         dR, mask, nbr, s = inputs(R, neighbor, species, space_kwargs)
-        return three_body.distance(dR), mask, nbr, s
+        r = three_body.distance(dR)
+        return r, mask, nbr, s, (dR / r[..., None] if angular else None)
 
     def init_fn(key, R, neighbor=None, species=None, **space_kwargs):
         g = graph(R, neighbor, species, space_kwargs)
         return {"net": net.init(key, *g), "shift": jnp.zeros(num_species, R.dtype)}
 
     def energy_fn(params, R, neighbor=None, species=None, per_particle: bool = False, **space_kwargs):
-        r, mask, nbr, s = graph(R, neighbor, species, space_kwargs)
-        e = net.apply(params["net"], r, mask, nbr, s) + params["shift"][s]
+        r, mask, nbr, s, unit = graph(R, neighbor, species, space_kwargs)
+        e = net.apply(params["net"], r, mask, nbr, s, unit) + jnp.asarray(params["shift"])[s]
         return e if per_particle else jnp.sum(e)
 
     energy_fn.inputs = inputs

@@ -51,7 +51,7 @@ def build(model: str, box: float, args):
     if model == "gnn":
         neighbor_fn, init_fn, energy_fn = neural.graph_network_neighbor_list(
             disp, box, args.cutoff, dr_threshold=0.0, capacity_multiplier=1.3, features=args.features,
-            rounds=args.rounds)
+            rounds=args.rounds, angular=not args.distance_only)
     else:
         neighbor_fn, init_fn, energy_fn = neural.behler_parrinello_neighbor_list(
             disp, box, args.cutoff, dr_threshold=0.0, capacity_multiplier=1.3)
@@ -67,14 +67,15 @@ def main(argv=None):
     ap.add_argument("--max-epochs", type=int, default=1000)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--cutoff", type=float, default=None, help="Å (gnn 5.0, bp 3.8)")
+    ap.add_argument("--cutoff", type=float, default=None, help="Å (gnn 4.0, bp 3.8)")
     ap.add_argument("--features", type=int, default=32)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--distance-only", action="store_true", help="gnn without the angular moments")
     ap.add_argument("--energy-weight", type=float, default=1000.0)
     ap.add_argument("--test-fraction", type=float, default=0.2)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
-    args.cutoff = args.cutoff or (5.0 if args.model == "gnn" else 3.8)
+    args.cutoff = args.cutoff or (4.0 if args.model == "gnn" else 3.8)
     out = args.out or f"outputs/neural_{args.model}"
     os.makedirs(out, exist_ok=True)
     t_start = time.time()
@@ -179,7 +180,7 @@ def main(argv=None):
     Ep_tr, _ = evaluate_all(params, train[:512])
     e_rmse_train = 1e3 * float(np.sqrt(np.mean(((Ep_tr - np.asarray(E_all[train[:512]])) / n) ** 2)))
     metrics = dict(model=args.model, data=args.data, configurations=int(N), atoms=int(n), train=len(train),
-                   test=len(test), cutoff=args.cutoff, features=args.features, rounds=args.rounds,
+                   test=len(test), cutoff=args.cutoff, angular=not args.distance_only, features=args.features, rounds=args.rounds,
                    batch=args.batch, lr=args.lr, energy_weight=args.energy_weight, epochs=epoch, steps=step,
                    train_seconds=round(train_seconds, 1), budget_minutes=args.minutes,
                    params=int(sum(x.size for x in jax.tree.leaves(params))),

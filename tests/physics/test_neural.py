@@ -15,10 +15,12 @@ import pytest
 
 from gambol.physics import minimize, neural, partition, quantity, simulate, space, three_body
 
-CUTOFF = {"bp": 3.8, "gnn": 4.5}
+CUTOFF = {"bp": 3.8, "gnn": 4.5, "gnn_distance": 4.5}
 BUILD = {"bp": (neural.behler_parrinello, neural.behler_parrinello_neighbor_list),
-         "gnn": (neural.graph_network, neural.graph_network_neighbor_list)}
-SMALL = {"bp": dict(mlp_sizes=(8, 8)), "gnn": dict(features=8, rounds=2, num_basis=6)}
+         "gnn": (neural.graph_network, neural.graph_network_neighbor_list),
+         "gnn_distance": (neural.graph_network, neural.graph_network_neighbor_list)}
+SMALL = {"bp": dict(mlp_sizes=(8, 8)), "gnn": dict(features=8, rounds=2, num_basis=6),
+         "gnn_distance": dict(features=8, rounds=2, num_basis=6, angular=False)}
 pytestmark = pytest.mark.usefixtures("x64_module")
 
 
@@ -50,7 +52,7 @@ def params(crystal):
     return out
 
 
-@pytest.mark.parametrize("name", ["bp", "gnn"])
+@pytest.mark.parametrize("name", ["bp", "gnn", "gnn_distance"])
 def test_translation_rotation_reflection_permutation_invariance(name, crystal, params):
     R, _ = crystal
     R = R[:30]                                      # a free cluster
@@ -68,8 +70,9 @@ def test_translation_rotation_reflection_permutation_invariance(name, crystal, p
     assert abs(float(e(params[name], R, species=species.at[0].set(1 - species[0]))) - float(e0)) > 1e-6
 
 
-@pytest.mark.parametrize("name", ["bp", "gnn"])
-@pytest.mark.parametrize("space_name", ["periodic", "periodic_general"])
+@pytest.mark.parametrize("name, space_name", [("bp", "periodic"), ("bp", "periodic_general"),
+                                              ("gnn", "periodic"), ("gnn", "periodic_general"),
+                                              ("gnn_distance", "periodic")])
 def test_neighbor_list_equals_all_pairs_and_forces_match_finite_differences(name, space_name, crystal, params):
     R, L = crystal
     species = jnp.asarray(np.arange(64) % 2)
