@@ -57,24 +57,26 @@ def _timed(fn, *args):
   return out, time.perf_counter() - t0
 
 
+def _chunk(apply, steps):
+  """jit of `steps` steps of (list update, apply) carrying (state, nbrs)."""
+  import jax
+
+  def step(i, carry):
+    nbrs = carry[1].update(carry[0].position)
+    return apply(carry[0], neighbor=nbrs), nbrs
+  return jax.jit(lambda state, nbrs: jax.lax.fori_loop(0, steps, step, (state, nbrs)))
+
+
 def _run_nvt(simulate, energy_fn, neighbor_fn, shift, R, steps, info, kT=KB * 300.0, dt=0.01 * FS):
   """Compile, warm up (reallocating on overflow) and time `steps`-step calls of NVT Langevin
   (`simulate`: the library's module)."""
   import jax
-  from jax import lax
   init, apply = simulate.nvt_langevin(energy_fn, shift, dt=dt, kT=kT, gamma=0.01 / FS)
   nbrs, info['allocate_s'] = _timed(neighbor_fn.allocate, R)
   info['nbr_idx_shape'] = list(nbrs.idx.shape)
   state = init(jax.random.PRNGKey(0), R, mass=MASS, neighbor=nbrs)
 
-  def run(state, nbrs):
-    def body(i, sn):
-      s, n = sn
-      n = n.update(s.position)
-      return apply(s, neighbor=n), n
-    return lax.fori_loop(0, steps, body, (state, nbrs))
-
-  run_c = jax.jit(run)   # (not AOT-lowered: jax-md's state changes weak types after one step)
+  run_c = _chunk(apply, steps)   # (not AOT-lowered: jax-md's state changes weak types after one step)
   info['reallocations'] = 0
   for attempt in range(5):   # the first call compiles
     (s2, n2), info['compile_and_first_call_s'] = _timed(run_c, state, nbrs)
@@ -148,18 +150,9 @@ def deploy(params_dir, N, nvt_chunks, nve_chunks, chunk_steps, gamma_per_fs=0.05
               gamma_per_fs=gamma_per_fs,
               T_target_K=300.0, nbr_idx_shape=list(nbrs.idx.shape))
 
-  def chunk_of(apply):
-    def chunk(state, nbrs):
-      def body(i, sn):
-        s, n = sn
-        n = n.update(s.position)
-        return apply(s, neighbor=n), n
-      return jax.lax.fori_loop(0, chunk_steps, body, (state, nbrs))
-    return jax.jit(chunk)
-
   init, apply = simulate.nvt_langevin(energy, shift, dt=FS, kT=kT, gamma=gamma_per_fs / FS)
   state = init(jax.random.PRNGKey(1), R, mass=MASS, neighbor=nbrs)
-  run = chunk_of(apply)
+  run = _chunk(apply, chunk_steps)
   temps, times, rebuilds = [], [], []
   alloc0 = nbrs.idx.shape
   for c in range(nvt_chunks):
@@ -177,7 +170,7 @@ def deploy(params_dir, N, nvt_chunks, nve_chunks, chunk_steps, gamma_per_fs=0.05
   # NVE from the thermalised state
   init_e, apply_e = simulate.nve(energy, shift, dt=FS)
   st = simulate.NVEState(state.position, state.momentum, state.force, state.mass)
-  run_e = chunk_of(apply_e)
+  run_e = _chunk(apply_e, chunk_steps)
   total = jax.jit(lambda s, n: energy(s.position, neighbor=n) + quantity.kinetic_energy(momentum=s.momentum,
                                                                                       mass=s.mass))
   energies = [float(total(st, nbrs)) / info['N']]
