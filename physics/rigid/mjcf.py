@@ -257,8 +257,9 @@ class _Reader(XmlReader, BodyReader, JointReader, ContactReader):
             collisions=self.contact_on and bool(include), collide_include=include)
         try:
             validate(spec)
+            _fits_float32(spec)
         except SpecError as e:
-            raise SpecError(f"{self.model}: the imported spec is invalid: {e}") from None
+            self.fail(self.root, None, f"the imported spec is invalid: {e}")
         slides = self.root_slides(act_maps)
         self.joint_maps = {n: self.joint_maps[n] for n in self.joint_order}      # MuJoCo's qpos order
         return MjcfImport(
@@ -269,3 +270,20 @@ class _Reader(XmlReader, BodyReader, JointReader, ContactReader):
             colliders={mujoco_id[g.index]: loc for g, loc in colliders.items()},
             warnings=tuple(self.warnings), notes=tuple(self.notes.values()),
             body_origins=self.body_origins, root_slides=slides)
+
+
+def _fits_float32(spec: SystemSpec):
+    """Raise `SpecError` naming the first spec field the engine's float32 cannot hold."""
+    limit, tiny = float(np.finfo(np.float32).max), float(np.finfo(np.float32).tiny)
+
+    def walk(value, where):
+        if dataclasses.is_dataclass(value):
+            for f in dataclasses.fields(value):
+                walk(getattr(value, f.name), f"{where}.{f.name}")
+        elif isinstance(value, (tuple, list)):
+            for k, v in enumerate(value):
+                walk(v, f"{where}[{k}]")
+        elif isinstance(value, float) and (abs(value) > limit or 0 < abs(value) < tiny):
+            raise SpecError(f"field {where} = {value:g} does not fit the engine's float32")
+
+    walk(spec, "spec")

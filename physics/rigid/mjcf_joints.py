@@ -102,9 +102,9 @@ class JointReader:
                 self.fail(j, "range", f"a limited joint needs min < max, got {[lo, hi]}")
             rng = (lo, hi)
         return dict(el=j, type=kind, name=name, axis=axis, anchor=anchor, range=rng,
-                    damping=self.number(j, "damping", 0.0), stiffness=self.number(j, "stiffness", 0.0),
-                    armature=self.number(j, "armature", 0.0), ref=self.number(j, "ref", 0.0),
-                    frictionloss=self.number(j, "frictionloss", 0.0))
+                    damping=self.nonnegative(j, "damping", 0.0), stiffness=self.nonnegative(j, "stiffness", 0.0),
+                    armature=self.nonnegative(j, "armature", 0.0), ref=self.number(j, "ref", 0.0),
+                    frictionloss=self.nonnegative(j, "frictionloss", 0.0))
 
     def new_group(self, el, name, parent, joints, pos, rot) -> _Group:
         info = [self.joint_info(j, pos, rot) for j in joints]

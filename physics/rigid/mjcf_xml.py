@@ -57,6 +57,9 @@ UNSUPPORTED_ELEMENTS = {
 }
 
 
+MAX_MAGNITUDE = 1e15       # any number in the XML; products of a few stay inside float32's 3.4e38
+
+
 class MjcfWarning(UserWarning):
     """An MJCF feature imported as an approximation (`strict=False`)."""
 
@@ -175,10 +178,19 @@ class XmlReader:
             self.fail(el, attr, f"expected {n or f'at least {at_least}'} numbers, got {raw!r}")
         if not all(math.isfinite(x) for x in v):
             self.fail(el, attr, f"expected finite numbers, got {raw!r}")
+        if any(abs(x) > MAX_MAGNITUDE for x in v):
+            self.fail(el, attr, f"expected numbers of magnitude at most {MAX_MAGNITUDE:g} (the engine "
+                      f"computes in float32), got {raw!r}")
         return v
 
     def number(self, el, attr, default):
         return self.floats(el, attr, 1, [default])[0]
+
+    def nonnegative(self, el, attr, default):
+        value = self.number(el, attr, default)
+        if value < 0:
+            self.fail(el, attr, f"expected a number >= 0, got {value}")
+        return value
 
     def boolean(self, el, attr, default):
         raw = self.get(el, attr)
