@@ -10,7 +10,8 @@ joint angle and speed noise, a random target in fetch and grasp) and stepped T t
   pos [S, T+1, N, 3], rot [S, T+1, N, 4], vel, ang (the QP of every body; index 0 is the reset),
   contacts [S, T] (bodies whose summed contact velocity change this step has |dvel|^2 > 1e-5,
   the flag brax's grasp and fetch observe), default_pos, default_rot [N, ...] (`sys.default_qp` with
-  every joint at angle 0), and the scene's description: body_names [N], joint_name, joint_parent,
+  every joint at angle 0), and the scene's description: config_json (the whole config as
+  JSON), body_names [N], joint_name, joint_parent,
   joint_child [J], joint_dof [J], actuator_joint [K], actuator_first_slot [K] (the action slots
   of each actuator, in config order: its joint's DoF count from that slot on, as brax 0.0.16's
   `actuators.build` lays them out), dt, substeps. With T = 0 only the description is written.
@@ -19,6 +20,7 @@ import sys
 
 import jax
 import numpy as np
+from google.protobuf import json_format
 
 import _brax_v1_shims    # noqa: F401  (before brax)
 from brax import envs    # noqa: E402
@@ -36,7 +38,8 @@ def describe(env):
   for a in config.actuators:
     first.append(slot)
     slot += dof[a.joint]
-  return dict(body_names=np.array(names), joint_name=np.array([j.name for j in config.joints]),
+  constants = json_format.MessageToJson(config, preserving_proto_field_name=True)
+  return dict(config_json=np.array(constants), body_names=np.array(names), joint_name=np.array([j.name for j in config.joints]),
               joint_parent=np.array([j.parent for j in config.joints]),
               joint_child=np.array([j.child for j in config.joints]),
               joint_dof=np.array([dof[j.name] for j in config.joints]),

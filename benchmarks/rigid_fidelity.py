@@ -384,6 +384,58 @@ def run_env(name: str, py: str, scenes: int, sines: int, steps: int, emit) -> No
                                        traj, torso)))
 
 
+SCENE_FIELDS = {'friction': 'friction', 'baumgarte_erp': 'baumgarte_erp', 'elasticity': 'elasticity',
+                'dt': 'dt', 'substeps': 'substeps', 'angular_damping': 'angular_damping',
+                'velocity_damping': 'linear_damping'}
+JOINT_FIELDS = ('stiffness', 'angular_damping', 'spring_damping', 'limit_strength')
+
+
+def constants(name: str, sys, brax: dict) -> list:
+    """Every scene constant whose value differs between brax 0.0.16's config and gambol's system:
+    [what, brax's, gambol's] (gambol's defaults filled in; a joint's spring_damping and
+    limit_strength only where brax's config sets them; frozen bodies left out). A field brax
+    leaves unset is 0. brax's global damping is a growth rate (-0.05 decays), negated here;
+    brax's friction is per collider and a pair's the product, squared here."""
+    config = json.loads(str(brax['config_json']))
+    spec, out = sys.spec, []
+
+    def differ(what, theirs, ours):
+        if not np.isclose(float(theirs), float(ours), rtol=1e-4, atol=1e-9):
+            out.append([what, float(theirs), float(ours)])
+
+    for field, ours in SCENE_FIELDS.items():
+        theirs = config.get(field, 0.0)
+        if field == 'friction':            # brax: per collider, a pair's is the product
+            theirs, field = theirs ** 2, 'friction (brax: squared, the pair product)'
+        if field.endswith('damping'):      # brax: a growth rate
+            theirs, field = -theirs, f'{field} (brax: negated)'
+        differ(field, theirs, getattr(spec, ours))
+    differ('gravity_z', config.get('gravity', {}).get('z', 0.0), spec.gravity[2])
+    bodies = {b.name: b for b in spec.bodies}
+    for b in config.get('bodies', []):
+        ours = bodies[gambol_name(b['name'])]
+        if ours.frozen:                    # mass and inertia never enter
+            continue
+        differ(f"mass {ours.name}", b.get('mass', 0.0), ours.mass)
+        for k, axis in enumerate('xyz'):
+            differ(f"inertia_{axis} {ours.name}", b.get('inertia', {}).get(axis, 0.0), ours.inertia[k])
+    joints = {(j.parent, j.child): j for j in spec.joints}
+    effective = {g.names[j]: (g, j) for g in sys.joints for j in range(len(g.names))}
+    for j in config.get('joints', []):
+        ours = joints[(gambol_name(j['parent']), gambol_name(j['child']))]
+        group, row = effective[ours.name]
+        for field in JOINT_FIELDS:
+            if field in j or field in ('stiffness', 'angular_damping'):   # else brax's default
+                differ(f"{field} {ours.name}", j.get(field, 0.0), getattr(group, field)[row])
+    acts = {a.joint: a for a in spec.actuators}
+    names = {j['name']: joints[(gambol_name(j['parent']), gambol_name(j['child']))].name
+             for j in config.get('joints', [])}
+    for a in config.get('actuators', []):
+        ours = acts[names[a['joint']]]
+        differ(f"strength {ours.name}", a.get('strength', 0.0), ours.strength * ours.gear)
+    return out
+
+
 def tables(rows: list) -> str:
     """Markdown tables of a run's rows: random-action statistics, then divergence."""
     out = ['| env | library, variant, start | torso z mean (p5 / p50 / p95) | episode length mean '
@@ -414,6 +466,10 @@ def tables(rows: list) -> str:
     return '\n'.join(out)
 
 
+def py_or_make(anchors):
+    return peer_python(anchors, 'braxv1')
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--envs', default='ant,halfcheetah,humanoid,grasp,fetch')
@@ -423,7 +479,16 @@ def main():
     parser.add_argument('--anchors', default=DEFAULT_ANCHORS)
     parser.add_argument('--out', default=None)
     parser.add_argument('--table', default=None, help='print the markdown tables of a JSONL file')
+    parser.add_argument('--constants', action='store_true',
+                        help="print each env's scene constants that differ from brax 0.0.16's")
     args = parser.parse_args()
+    if args.constants:
+        for name in args.envs.split(','):
+            env = ENVS[name]()
+            layout = run_brax(py_or_make(args.anchors), name, [0], np.zeros((1, 0, 1), np.float32))
+            row = dict(env=name, kind='constants', differences=constants(name, env.sys, layout))
+            print(json.dumps(row), flush=True)
+        return
     if args.table:
         with open(args.table) as f:
             print(tables([json.loads(line) for line in f]))
