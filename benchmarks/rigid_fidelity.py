@@ -16,7 +16,9 @@ For each env (ant, halfcheetah, humanoid, grasp, fetch):
    contact velocity changes), joint-limit hits per step (DoFs beyond a limit by more than 1°,
    gambol's limits, which are brax's).
 
-Variants of gambol that turn a deliberate difference off where an option exists: `creep`
+Variants of gambol that turn a difference off where an option exists: `brax_constants` (every
+scene constant set as brax 0.0.16's config sets it, `with_brax_constants`: the engines alone then
+differ; `--constants` lists the differences), `creep`
 (`friction_threshold` 0.01, the Brax paper's: no friction impulse at or below 1 cm/s, so a slow
 slide never stops), `substeps10` (halfcheetah-v1, the paper's 10 substeps; brax 0.0.16 steps 16),
 `rest_v1` (ant-v1's rest pose, knees straight at 0 degrees, outside their limits).
@@ -318,11 +320,12 @@ def sine_actions(rng, scenes, steps, size, dt) -> np.ndarray:
     return np.sin(2 * np.pi * f * t + phase).astype(np.float32)
 
 
-def variants(name: str, env):
+def variants(name: str, env, brax: dict):
     """(variant, env, start) of gambol rows: start 'brax' replays from brax's reset, 'own' from
     gambol's."""
     sys = env.sys
-    out = [('as_shipped', env, 'brax'), ('as_shipped', env, 'own')]
+    out = [('as_shipped', env, 'brax'), ('as_shipped', env, 'own'),
+           ('brax_constants', ENVS[name](with_brax_constants(sys, brax)), 'brax')]
     creep = ENVS[name](build_system(dataclasses.replace(sys.spec, friction_threshold=0.01)))
     out.append(('creep', creep, 'brax'))
     if name == 'halfcheetah':
@@ -336,7 +339,7 @@ def variants(name: str, env):
     return out
 
 
-def run_env(name: str, py: str, scenes: int, sines: int, steps: int, emit) -> None:
+def run_env(name: str, py: str, scenes: int, sines: int, steps: int, emit, only) -> None:
     env = ENVS[name]()
     sys = env.sys
     bodies = [b.name for b in sys.spec.bodies]
@@ -363,8 +366,8 @@ def run_env(name: str, py: str, scenes: int, sines: int, steps: int, emit) -> No
         if kind == 'random':
             emit(dict(base, lib='brax', variant='brax_0.0.16', start='brax',
                       **statistics(sys, theirs, torso, TERMINATION['brax'].get(name), limits)))
-        for variant, genv, start in variants(name, env):
-            if start == 'own' and kind != 'random':
+        for variant, genv, start in variants(name, env, layout):
+            if (start == 'own' and kind != 'random') or variant not in only:
                 continue
             qp0 = None
             if start == 'brax':
@@ -436,6 +439,45 @@ def constants(name: str, sys, brax: dict) -> list:
     return out
 
 
+def with_brax_constants(sys, brax: dict):
+    """gambol's system with brax 0.0.16's scene constants (friction as the pair product, global
+    damping negated, joint stiffness and damping, limit strength, actuator strength, moving bodies'
+    mass and inertia) where brax's config sets them: the engines alone then differ."""
+    config = json.loads(str(brax['config_json']))
+    spec = sys.spec
+    top = {'friction': config.get('friction', 0.0) ** 2, 'baumgarte_erp': config.get('baumgarte_erp', 0.0),
+           'elasticity': config.get('elasticity', 0.0),
+           'angular_damping': -config.get('angular_damping', 0.0),
+           'linear_damping': -config.get('velocity_damping', 0.0)}
+    bodies = {gambol_name(b['name']): b for b in config.get('bodies', [])}
+    new_bodies = []
+    for b in spec.bodies:
+        theirs = bodies.get(b.name)
+        if theirs is None or b.frozen:
+            new_bodies.append(b)
+            continue
+        inertia = theirs.get('inertia', {})
+        new_bodies.append(dataclasses.replace(b, mass=theirs.get('mass', b.mass),
+                                              inertia=tuple(inertia.get(a, 0.0) for a in 'xyz')))
+    by_pair = {(gambol_name(j['parent']), gambol_name(j['child'])): j for j in config.get('joints', [])}
+    names = {j['name']: None for j in config.get('joints', [])}
+    new_joints = []
+    for j in spec.joints:
+        theirs = by_pair.get((j.parent, j.child))
+        if theirs is None:
+            new_joints.append(j)
+            continue
+        names[theirs['name']] = j.name
+        fields = {f: theirs[f] for f in ('spring_damping', 'limit_strength') if f in theirs}
+        new_joints.append(dataclasses.replace(j, stiffness=theirs.get('stiffness', 0.0),
+                                              angular_damping=theirs.get('angular_damping', 0.0), **fields))
+    strength = {names[a['joint']]: a.get('strength', 0.0) for a in config.get('actuators', [])}
+    new_acts = [dataclasses.replace(a, strength=strength[a.joint] / a.gear) if a.joint in strength else a
+                for a in spec.actuators]
+    return build_system(dataclasses.replace(spec, bodies=tuple(new_bodies), joints=tuple(new_joints),
+                                            actuators=tuple(new_acts), **top))
+
+
 def tables(rows: list) -> str:
     """Markdown tables of a run's rows: random-action statistics, then divergence."""
     out = ['| env | library, variant, start | torso z mean (p5 / p50 / p95) | episode length mean '
@@ -478,6 +520,8 @@ def main():
     parser.add_argument('--steps', type=int, default=1000)
     parser.add_argument('--anchors', default=DEFAULT_ANCHORS)
     parser.add_argument('--out', default=None)
+    parser.add_argument('--variants', default='as_shipped,brax_constants,creep,substeps10,rest_v1',
+                        help='the gambol variants to run (chaos_yardstick comes with as_shipped)')
     parser.add_argument('--table', default=None, help='print the markdown tables of a JSONL file')
     parser.add_argument('--constants', action='store_true',
                         help="print each env's scene constants that differ from brax 0.0.16's")
@@ -504,7 +548,7 @@ def main():
         print(json.dumps(row), flush=True)
 
     for name in args.envs.split(','):
-        run_env(name, py, args.seeds, args.sines, args.steps, emit)
+        run_env(name, py, args.seeds, args.sines, args.steps, emit, args.variants.split(','))
     if args.out:
         with open(args.out, 'w') as f:
             f.writelines(json.dumps(r) + '\n' for r in rows)
