@@ -55,16 +55,18 @@ Where the spring engine has no equal quantity:
 
 Measured against gymnasium's own envs (MuJoCo 3.3.7, gymnasium 1.4.0), 32
 episodes each of uniform random controls over the ctrlrange, median length /
-return, gambol vs MuJoCo: hopper 13 / 10.3 vs 19 / 11.6; walker2d 19 / -1.4
-vs 19.5 / -0.3; humanoid 19.5 / 89.3 vs 21 / 100.6; halfcheetah 1000 / -257
-vs 1000 / -285; ant 20 / -10.3 vs 66 / -26.4 (the engine's ant ends by
-hopping over z = 1, at 1.0-1.1, where MuJoCo's peaks near 0.98). Dropped
-from the rest pose with zero controls, the hopper settles at z = 1.2097
-against MuJoCo's 1.2064 (3 mm higher: MuJoCo's soft contacts sink) and the
-walker2d near 1.197 against 1.208 (1 cm lower) after 60 steps. Soak
-(`benchmarks/rigid_soak.py`, raw lines in docs/mjcf_soak_2026-12-07.jsonl):
-128,000 env steps of each env with resets, 0 non-finite, no collider deeper
-than 9 mm in the floor.
+return, gambol vs MuJoCo (`benchmarks/mjcf_episodes.py`,
+docs/mjcf_episodes_2026-12-08.jsonl): hopper 17 / 12.9 vs 19 / 11.6;
+walker2d 18 / -1.1 vs 19.5 / -0.3; humanoid 19.5 / 91.7 vs 21 / 100.6;
+halfcheetah 1000 / -227 vs 1000 / -285; ant 38 / -15.2 vs 66 / -26.4 (21.5
+before the imported limits were damped; the engine's ant still ends mostly
+by hopping over z = 1, where MuJoCo's peaks near 0.98); the classic envs in
+`mjcf_classic.py`. Dropped from the rest pose with zero controls, the hopper
+settles at z = 1.2097 against MuJoCo's 1.2064 (3 mm higher: MuJoCo's soft
+contacts sink; `benchmarks/mjcf_checks.py`) and the walker2d near 1.197
+against 1.208 (1 cm lower) after 60 steps. Soak (`benchmarks/rigid_soak.py`,
+raw lines in docs/mjcf_soak_2026-12-07.jsonl): 128,000 env steps of each env
+with resets, 0 non-finite, no collider deeper than 9 mm in the floor.
 """
 
 from __future__ import annotations
