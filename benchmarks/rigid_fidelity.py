@@ -479,7 +479,9 @@ def with_brax_constants(sys, brax: dict):
 
 
 def tables(rows: list) -> str:
-    """Markdown tables of a run's rows: random-action statistics, then divergence."""
+    """Markdown tables of a run's rows: random-action statistics, then divergence (env order)."""
+    order = list(ENVS)
+    rows = sorted((r for r in rows if r.get('env') in order), key=lambda r: order.index(r['env']))
     out = ['| env | library, variant, start | torso z mean (p5 / p50 / p95) | episode length mean '
            '(terminated) | contacts / step | limit hits / step |', '|---|---|---|---|---|---|']
     for r in rows:
@@ -504,7 +506,7 @@ def tables(rows: list) -> str:
         dist = ' / '.join(fmt(r[f'torso_m_step{t}'], 2) for t in steps)
         ang = ' / '.join(fmt(r[f'angle_rad_step{t}'], 2) for t in steps)
         out.append(f"| {r['env']} | {r['actions']} ({r['scenes']}) | {r['variant']} | {dist} | {ang} | "
-                   f"{fmt(r['separated_step'], 3)} ({r['separated_fraction']:.2f}) |")
+                   f"{fmt(r['separated_step'], 4)} ({r['separated_fraction']:.2f}) |")
     return '\n'.join(out)
 
 
