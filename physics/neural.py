@@ -150,12 +150,14 @@ def angular_symmetry_functions(dR, mask, nbr_species, num_species, r_cutoff, eta
     cos = jnp.einsum("nmd,nkd->nmk", dR, dR) / (r[..., :, None] * r[..., None, :])
     djk = dR[:, :, None, :] - dR[:, None, :, :]                                  # R_k - R_j
     m = dR.shape[1]
-    off_diag = ~jnp.eye(m, dtype=bool)
-    r2jk = jnp.where(off_diag, jnp.sum(djk * djk, -1), 1.0)
-    fc_jk = jnp.where(off_diag, cosine_cutoff(jnp.sqrt(r2jk), r_cutoff), 0.0)
+    # real, distinct (j, k) only: padding entries share one far-away vector, so r_jk = 0 there
+    pair = ~jnp.eye(m, dtype=bool) & mask[:, :, None] & mask[:, None, :]
+    r2jk = jnp.where(pair, jnp.sum(djk * djk, -1), 1.0)
+    fc_jk = jnp.where(pair, cosine_cutoff(jnp.sqrt(r2jk), r_cutoff), 0.0)
     r2 = r * r
     radial = (r2[..., :, None] + r2[..., None, :] + r2jk)[..., None]            # [n, m, m, 1]
-    ang = (1.0 + lambdas * cos[..., None]) ** zetas * 2.0 ** (1.0 - zetas)
+    # clipped at 0: rounding can push 1 + λ cos θ just below 0 (e.g. j = k), where x^ζ is NaN
+    ang = jnp.maximum(1.0 + lambdas * cos[..., None], 0.0) ** zetas * 2.0 ** (1.0 - zetas)
     g = ang * jnp.exp(-etas * radial) * (fc[..., :, None] * fc[..., None, :] * fc_jk)[..., None]   # [n, m, m, G]
     onehot = jax.nn.one_hot(nbr_species, num_species) * mask[..., None]
     # ½ Σ_{j≠k} = Σ_{j<k}
