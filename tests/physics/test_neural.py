@@ -176,3 +176,17 @@ def test_bad_input_raises_at_build_or_trace_time(crystal, params):
         e_nl(p, R, neighbor=three_body.neighbor_list(d, L, 3.0, 0.2).allocate(R))
     with pytest.raises(ValueError, match="neighbor: this energy was built with a neighbour list"):
         e_nl(p, R)
+
+
+@pytest.mark.parametrize("name", ["bp", "gnn"])
+def test_force_loss_gradient_is_finite_with_padded_lists(name, crystal, params):
+    """Training differentiates forces again: padding slots (several per row here) must not
+    put NaNs into the second derivatives."""
+    R, L = crystal
+    d, _ = space.periodic(L)
+    neighbor_fn, _, e_nl = model_nl(name, d, L, num_species=2, dr_threshold=0.3, capacity_multiplier=1.5)
+    nbrs = neighbor_fn.allocate(R)
+    assert int(np.sum(np.asarray(nbrs.idx) == 64, axis=1).min()) >= 2
+    loss = lambda p: jnp.sum(quantity.force(functools.partial(e_nl, p))(R, neighbor=nbrs) ** 2)
+    g = jax.jit(jax.grad(loss))(params[name])
+    assert all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree.leaves(g))
