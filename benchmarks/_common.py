@@ -88,6 +88,18 @@ def run_sub(cmd, timeout, cwd=None):
           for l in lines]
 
 
+def jsonl_emitter(file, records):
+  """`emit(record)`: append `record` to the list `records`, print it as one JSON line and write
+  that line to the open text `file` (flushed, so a killed run keeps what it measured)."""
+  def emit(record):
+    records.append(record)
+    line = json.dumps(record)
+    print(line, flush=True)
+    file.write(line + '\n')
+    file.flush()
+  return emit
+
+
 def ratio(a, b):
   """a / b, or None when either is missing or zero."""
   return a / b if a and b else None

@@ -46,7 +46,7 @@ import subprocess
 import sys
 import time
 
-from _common import DEFAULT_ANCHORS, machine_info, peer_python
+from _common import DEFAULT_ANCHORS, jsonl_emitter, machine_info, peer_python
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -274,13 +274,7 @@ def main():
   machine = machine_info(**probe)
   records, last = [], {}
   jsonl = open(os.path.join(args.out, 'gpu.jsonl'), 'w')
-
-  def emit(rec):
-    records.append(rec)
-    line = json.dumps(rec)
-    print(line, flush=True)
-    jsonl.write(line + '\n')
-    jsonl.flush()
+  emit = jsonl_emitter(jsonl, records)
 
   emit(dict(workload='machine', **machine))
   for workload, label, wargs in plan(only, args.tiny):

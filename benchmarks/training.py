@@ -81,7 +81,7 @@ import subprocess
 import sys
 import time
 
-from _common import DEFAULT_ANCHORS, CompileClock, machine_info, peer_python
+from _common import DEFAULT_ANCHORS, CompileClock, jsonl_emitter, machine_info, peer_python
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -491,12 +491,7 @@ def main():
     info = machine_info(mode='quick' if args.quick else 'full', scale=args.scale)
     records = []
     with open(out_dir / 'results.jsonl', 'w') as jsonl:
-        def emit(record):
-            records.append(record)
-            line = json.dumps(record)
-            print(line, flush=True)
-            jsonl.write(line + '\n')
-            jsonl.flush()
+        emit = jsonl_emitter(jsonl, records)
 
         for round_ in range(args.rounds if args.baseline else 1):
             for name, gambol_run, _ in plans(args.quick, args.scale):
